@@ -1,0 +1,131 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tvae_lib import masks
+from tvae_lib.attention import MultiHeadAttention, scaled_dot_product_attention
+
+
+@pytest.mark.parametrize(
+    "batch, heads, t, s, dh", [(1, 1, 1, 1, 4), (2, 3, 5, 7, 8), (4, 2, 9, 9, 16)]
+)
+def test_sdpa_matches_torch_without_mask(batch, heads, t, s, dh):
+    q, k, v = (
+        torch.randn(batch, heads, t, dh),
+        torch.randn(batch, heads, s, dh),
+        torch.randn(batch, heads, s, dh),
+    )
+    out, weights = scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(batch, heads, t))
+
+
+def test_sdpa_matches_torch_with_causal_and_padding_masks():
+    q, k, v = torch.randn(3, 2, 6, 8), torch.randn(3, 2, 6, 8), torch.randn(3, 2, 6, 8)
+    keys = masks.padding_mask(torch.tensor([6, 4, 2]), 6)
+    mask = masks.merge_masks(masks.causal_mask(6), keys)  # (B, 1, T, S)
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+
+
+def test_sdpa_fully_masked_row_is_zero_not_nan():
+    q, k, v = (torch.randn(1, 3, 4, requires_grad=True) for _ in range(3))
+    mask = torch.ones(3, 3, dtype=torch.bool)
+    mask[1] = False  # query 1 may attend to nothing
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    assert not out.isnan().any()
+    torch.testing.assert_close(out[0, 1], torch.zeros(4))
+    torch.testing.assert_close(weights[0, 1], torch.zeros(3))
+    out.sum().backward()
+    assert all(not t.grad.isnan().any() for t in (q, k, v))
+
+
+def test_sdpa_bad_inputs():
+    q = torch.randn(2, 5, 8)
+    with pytest.raises(ValueError, match="same rank"):
+        scaled_dot_product_attention(q, torch.randn(5, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match="last dimension Dh"):
+        scaled_dot_product_attention(q, torch.randn(2, 5, 4), torch.randn(2, 5, 4))
+    with pytest.raises(ValueError, match="same length S"):
+        scaled_dot_product_attention(q, torch.randn(2, 5, 8), torch.randn(2, 6, 8))
+    with pytest.raises(TypeError, match="bool"):
+        scaled_dot_product_attention(q, q, q, torch.zeros(5, 5))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        scaled_dot_product_attention(q, q, q, torch.ones(4, 5, dtype=torch.bool))
+
+
+def _copy_into_torch(ours: MultiHeadAttention) -> torch.nn.MultiheadAttention:
+    theirs = torch.nn.MultiheadAttention(ours.d_model, ours.n_heads, batch_first=True)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(
+            torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight])
+        )
+        theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        theirs.out_proj.weight.copy_(ours.out_proj.weight)
+        theirs.out_proj.bias.copy_(ours.out_proj.bias)
+    return theirs.eval()
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize(
+    "batch, t, s, d_model, heads", [(1, 1, 1, 8, 2), (3, 5, 7, 16, 4), (2, 9, 9, 12, 3)]
+)
+def test_mha_matches_torch_with_masks(batch, t, s, d_model, heads, need_weights):
+    ours = MultiHeadAttention(d_model, heads).eval()
+    theirs = _copy_into_torch(ours)
+    query, memory = torch.randn(batch, t, d_model), torch.randn(batch, s, d_model)
+    lengths = torch.randint(1, s + 1, (batch,))
+    keys = masks.padding_mask(lengths, s)
+    attn = torch.ones(t, s, dtype=torch.bool).tril(diagonal=s - t)  # causal, aligned at the end
+    out, weights = ours(query, memory, memory, attn, keys, need_weights=need_weights)
+    ref, ref_weights = theirs(
+        query,
+        memory,
+        memory,
+        key_padding_mask=masks.to_blocked(keys),
+        attn_mask=masks.to_blocked(attn),
+        need_weights=True,
+        average_attn_weights=False,
+    )
+    valid = (attn[None] & keys[:, None]).any(-1)  # (B, T): rows with at least one key
+    torch.testing.assert_close(out[valid], ref[valid], atol=1e-5, rtol=1e-5)
+    if need_weights:
+        torch.testing.assert_close(
+            weights.transpose(1, 2)[valid], ref_weights.transpose(1, 2)[valid]
+        )
+
+
+def test_mha_need_weights_paths_agree():
+    mha = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 6, 16)
+    fast, none = mha(x, x, x, masks.causal_mask(6))
+    slow, weights = mha(x, x, x, masks.causal_mask(6), need_weights=True)
+    assert none is None and weights.shape == (2, 4, 6, 6)
+    torch.testing.assert_close(fast, slow)
+
+
+def test_mha_dropout_only_in_training():
+    mha = MultiHeadAttention(8, 2, dropout=0.5)
+    x = torch.randn(2, 5, 8)
+    mha.eval()
+    torch.testing.assert_close(mha(x, x, x)[0], mha(x, x, x)[0])
+    mha.train()
+    assert not torch.allclose(mha(x, x, x)[0], mha(x, x, x)[0])
+
+
+def test_mha_bad_inputs():
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        MultiHeadAttention(10, 3)
+    mha = MultiHeadAttention(8, 2)
+    x = torch.randn(2, 5, 8)
+    with pytest.raises(ValueError, match=r"query must have shape \(B, L, D=8\)"):
+        mha(torch.randn(5, 8), x, x)
+    with pytest.raises(ValueError, match=r"key must have shape \(B, L, D=8\)"):
+        mha(x, torch.randn(2, 5, 4), x)
+    with pytest.raises(ValueError, match="disagree"):
+        mha(x, torch.randn(3, 5, 8), torch.randn(3, 5, 8))
+    with pytest.raises(ValueError, match=r"attn_mask must have shape \(T=5, S=5\)"):
+        mha(x, x, x, attn_mask=torch.ones(4, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B=2, S=5\)"):
+        mha(x, x, x, key_padding_mask=torch.ones(2, 4, dtype=torch.bool))

@@ -1,0 +1,239 @@
+"""Variable-length multivariate sequences: validation, padding, batching and safe ``.npz`` I/O.
+
+A sequence is a float array of shape (T_i, F): T_i time steps of F channels. A padded batch
+is (B, T, F) with the true lengths (B,) and a mask (B, T) that is ``True`` at real steps (the
+convention of :mod:`tvae_lib.masks`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tvae_lib.masks import padding_mask
+
+__all__ = [
+    "PaddedBatch",
+    "check_sequences",
+    "pad_sequences",
+    "SequenceDataset",
+    "collate_padded",
+    "save_npz",
+    "load_npz",
+]
+
+
+class PaddedBatch(NamedTuple):
+    """A batch of padded sequences.
+
+    Attributes:
+        x: (B, T, F) float, padded with the dataset's ``pad_value``.
+        lengths: (B,) int64 true lengths.
+        mask: (B, T) bool, ``True`` at real steps.
+        labels: (B,) int64 labels, or ``None`` when the dataset has none.
+    """
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+    mask: torch.Tensor
+    labels: torch.Tensor | None
+
+
+def check_sequences(sequences: Sequence[np.ndarray], name: str = "sequences") -> list[np.ndarray]:
+    """Validate a list of (T_i, F) arrays and return them as float32 arrays.
+
+    Raises:
+        ValueError: empty input, a sequence that is not 2-D or has no steps, channel counts
+            that differ, non-numeric dtypes, or NaN/inf values; each message names the
+            offending sequence.
+    """
+    if isinstance(sequences, np.ndarray) and sequences.dtype != object:
+        if sequences.ndim == 2:
+            raise ValueError(
+                f"{name} must be a list of (T_i, F) arrays or one (N, T, F) array, got a 2-D "
+                f"array of shape {sequences.shape}; wrap a single sequence in a list"
+            )
+        sequences = list(sequences)
+    if len(sequences) == 0:
+        raise ValueError(f"{name} is empty: expected at least one (T_i, F) array")
+    checked = []
+    n_features = None
+    for i, seq in enumerate(sequences):
+        arr = np.asarray(seq)
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"{name}[{i}] must be numeric, got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(
+                f"{name}[{i}] must have shape (T_i, F) with T_i, F >= 1, got {arr.shape}"
+            )
+        if n_features is None:
+            n_features = arr.shape[1]
+        elif arr.shape[1] != n_features:
+            raise ValueError(
+                f"{name}[{i}] has {arr.shape[1]} channels but {name}[0] has {n_features}"
+            )
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name}[{i}] contains NaN or inf values")
+        checked.append(arr.astype(np.float32, copy=False))
+    return checked
+
+
+def pad_sequences(
+    sequences: Sequence[np.ndarray],
+    pad_value: float = 0.0,
+    max_len: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (T_i, F) arrays into one padded (N, T, F) array.
+
+    Args:
+        sequences: The sequences.
+        pad_value: Value written after each sequence's end.
+        max_len: Padded length T; defaults to the longest sequence. Longer sequences raise.
+
+    Returns:
+        ``(x, lengths)``: x (N, T, F) float32, lengths (N,) int64.
+    """
+    sequences = check_sequences(sequences)
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    max_len = int(lengths.max()) if max_len is None else max_len
+    if lengths.max() > max_len:
+        raise ValueError(
+            f"a sequence of length {int(lengths.max())} does not fit max_len={max_len}"
+        )
+    x = np.full((len(sequences), max_len, sequences[0].shape[1]), pad_value, dtype=np.float32)
+    for i, seq in enumerate(sequences):
+        x[i, : len(seq)] = seq
+    return x, lengths
+
+
+class SequenceDataset(Dataset):
+    """A dataset of variable-length multivariate sequences, for :func:`collate_padded`.
+
+    Args:
+        sequences: N arrays of shape (T_i, F); any number of channels and any lengths.
+        labels: Optional N integer labels.
+        pad_value: The value :func:`collate_padded` pads with.
+
+    Each item is ``(x, label)`` with x a (T_i, F) float32 tensor (label ``-1`` without labels).
+    """
+
+    def __init__(
+        self,
+        sequences: Sequence[np.ndarray],
+        labels: Sequence[int] | np.ndarray | None = None,
+        pad_value: float = 0.0,
+    ):
+        self.sequences = [torch.from_numpy(s.copy()) for s in check_sequences(sequences)]
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(self.sequences),) or labels.dtype.kind not in "iu":
+                raise ValueError(
+                    f"labels must be {len(self.sequences)} integers (shape "
+                    f"({len(self.sequences)},)), got dtype {labels.dtype} and shape "
+                    f"{labels.shape}"
+                )
+            self.labels = torch.as_tensor(labels, dtype=torch.int64)
+        else:
+            self.labels = None
+        self.pad_value = float(pad_value)
+        self.n_features = self.sequences[0].shape[1]
+
+    @classmethod
+    def from_padded(
+        cls,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        labels: np.ndarray | None = None,
+        pad_value: float = 0.0,
+    ) -> SequenceDataset:
+        """Build from a padded (N, T, F) array and its (N,) true lengths."""
+        x, lengths = np.asarray(x), np.asarray(lengths)
+        if x.ndim != 3 or lengths.shape != (x.shape[0],):
+            raise ValueError(
+                f"x must be (N, T, F) with lengths (N,), got {x.shape} and {lengths.shape}"
+            )
+        return cls([x[i, : lengths[i]] for i in range(len(x))], labels, pad_value)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        label = -1 if self.labels is None else int(self.labels[index])
+        return self.sequences[index], label
+
+    def collate(self, batch: list[tuple[torch.Tensor, int]]) -> PaddedBatch:
+        """:func:`collate_padded` with this dataset's ``pad_value``; use as ``collate_fn``."""
+        return collate_padded(batch, pad_value=self.pad_value, has_labels=self.labels is not None)
+
+
+def collate_padded(
+    batch: list[tuple[torch.Tensor, int]],
+    pad_value: float = 0.0,
+    has_labels: bool = True,
+) -> PaddedBatch:
+    """Pad a list of ``(x (T_i, F), label)`` items to the batch's longest sequence.
+
+    Returns:
+        A :class:`PaddedBatch` with x (B, T, F), lengths (B,), mask (B, T), labels (B,).
+    """
+    if len(batch) == 0:
+        raise ValueError("collate_padded got an empty batch")
+    sequences = [item[0] for item in batch]
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    x = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=pad_value)
+    labels = torch.tensor([item[1] for item in batch], dtype=torch.int64) if has_labels else None
+    return PaddedBatch(x, lengths, padding_mask(lengths, x.shape[1]), labels)
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Save numeric arrays to ``path`` (``.npz``), atomically and without pickle.
+
+    The file is written next to its destination and renamed into place, so an interrupted
+    save never leaves a half-written file where a good one was.
+
+    Raises:
+        ValueError: no arrays, or an array of ``object`` dtype (which would need pickle).
+    """
+    if not arrays:
+        raise ValueError("save_npz needs at least one named array")
+    for name, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise ValueError(f"array {name!r} has dtype object, which cannot be saved safely")
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"path must end in .npz, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **{name: np.asarray(value) for name, value in arrays.items()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_npz(path: str | os.PathLike, required: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Load every array of an ``.npz`` file with ``allow_pickle=False``.
+
+    Args:
+        path: The file.
+        required: Names that must be present.
+
+    Raises:
+        ValueError: a required array is missing.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks the arrays {missing}; it has {sorted(arrays)}")
+    return arrays
