@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check tvae_lib tests notebooks book/_ext
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests --cov=tvae_lib --cov-report=term --cov-fail-under=90
+	$(BIN)/python -m pytest -p no:cacheprovider tests --cov=tvae_lib --cov-report=term --cov-fail-under=90
 
 hygiene: $(STAMP)
 	$(BIN)/python tests/check_notebooks.py $(NOTEBOOKS)

@@ -1,0 +1,67 @@
+"""Notebook hygiene, checked by `make test` before nbval runs.
+
+For each notebook: its code cells were executed top to bottom in one fresh kernel (execution
+counts 1..n), no error output is stored, no SVG output is stored (nbval would compare SVG
+text), and at most one code cell in five is exempted from nbval's output comparison.
+
+Usage: python tests/check_notebooks.py notebooks/*.ipynb
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+EXEMPT = re.compile(r"NBVAL_(IGNORE_OUTPUT|SKIP)")
+EXEMPT_TAGS = {"nbval-ignore-output", "nbval-skip"}
+MAX_EXEMPT_SHARE = 0.2
+
+
+def problems(path: Path) -> list[str]:
+    """Everything wrong with one notebook, as sentences."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    found = []
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        found.append(
+            f"execution counts are {counts}, not 1..{len(code)}: re-run it with `make notebooks`"
+        )
+    exempt = 0
+    for index, cell in enumerate(code, start=1):
+        source = "".join(cell["source"])
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if EXEMPT.search(source) or tags & EXEMPT_TAGS:
+            exempt += 1
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "error" and "NBVAL_RAISES_EXCEPTION" not in source:
+                found.append(f"code cell {index} stored an error ({output.get('ename')})")
+            if "image/svg+xml" in output.get("data", {}):
+                found.append(f"code cell {index} stored an SVG figure; use PNG")
+    if code and exempt > MAX_EXEMPT_SHARE * len(code):
+        found.append(
+            f"{exempt} of {len(code)} code cells are exempt from nbval's output check "
+            f"(at most one in five)"
+        )
+    return found
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print("check_notebooks: no notebooks given")
+        return 2
+    failed = 0
+    for name in paths:
+        found = problems(Path(name))
+        status = "ok" if not found else "FAILED"
+        print(f"{name}: {status}")
+        for problem in found:
+            print(f"  - {problem}")
+        failed += bool(found)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
