@@ -82,3 +82,65 @@ def test_merge_masks_rejects_bad_ranks():
         masks.merge_masks(torch.ones(3, dtype=torch.bool), None)
     with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B, S\)"):
         masks.merge_masks(None, torch.ones(3, dtype=torch.bool))
+
+
+def test_masked_mean_ignores_padding():
+    x = torch.tensor([[[1.0], [3.0], [-0.1]], [[2.0], [4.0], [6.0]]])  # (B=2, T=3, F=1)
+    mask = masks.padding_mask(torch.tensor([2, 3]), max_len=3)
+    torch.testing.assert_close(masks.masked_mean(x, mask), torch.tensor([[2.0], [4.0]]))
+    # The plain mean averages the padding value in:
+    torch.testing.assert_close(x.mean(dim=1)[0], torch.tensor([3.9 / 3]))
+
+
+def test_masked_mean_with_full_mask_is_the_mean():
+    x = torch.randn(4, 5, 3)
+    full = torch.ones(4, 5, dtype=torch.bool)
+    torch.testing.assert_close(masks.masked_mean(x, full), x.mean(dim=1))
+
+
+def test_masked_mse_counts_selected_steps_only():
+    prediction = torch.zeros(2, 3, 2)
+    target = torch.tensor([[[1.0, 1.0], [3.0, 1.0], [9.0, 9.0]], [[2.0, 2.0], [0.0, 0.0], [9.0, 9.0]]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    # Selected squared errors per step: 1, 5, 4 -> mean 10 / 3.
+    torch.testing.assert_close(masks.masked_mse(prediction, target, mask), torch.tensor(10.0 / 3))
+    full = torch.ones(2, 3, dtype=torch.bool)
+    torch.testing.assert_close(
+        masks.masked_mse(prediction, target, full), torch.nn.functional.mse_loss(prediction, target)
+    )
+
+
+def test_masked_losses_reject_bad_input():
+    x = torch.zeros(2, 3, 1)
+    with pytest.raises(ValueError, match=r"mask must have shape \(B, T\) = \(2, 3\).*got \(2, 4\)"):
+        masks.masked_mean(x, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="bool"):
+        masks.masked_mean(x, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="no real step"):
+        masks.masked_mean(x, torch.tensor([[True, False, False], [False, False, False]]))
+    with pytest.raises(ValueError, match="same shape"):
+        masks.masked_mse(x, torch.zeros(2, 3, 2), torch.ones(2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="selects no step"):
+        masks.masked_mse(x, x, torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_random_hidden_steps_counts_and_padding():
+    valid = masks.padding_mask(torch.tensor([10, 4, 1]), max_len=10)
+    hidden = masks.random_hidden_steps(valid, ratio=0.3)
+    assert hidden.sum(dim=1).tolist() == [3, 1, 1]  # round(3.0), round(1.2), at least 1
+    assert not (hidden & ~valid).any()  # never a padded step
+
+
+def test_random_hidden_steps_is_reproducible_and_spread():
+    valid = torch.ones(200, 8, dtype=torch.bool)
+    first = masks.random_hidden_steps(valid, 0.25, torch.Generator().manual_seed(1))
+    again = masks.random_hidden_steps(valid, 0.25, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(first, again)
+    per_step = first.float().mean(dim=0)  # each step hidden about a quarter of the time
+    assert per_step.min() > 0.15 and per_step.max() < 0.35
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.5, -0.2])
+def test_random_hidden_steps_rejects_bad_ratio(ratio):
+    with pytest.raises(ValueError, match="ratio must lie in"):
+        masks.random_hidden_steps(torch.ones(2, 3, dtype=torch.bool), ratio)

@@ -19,6 +19,9 @@ __all__ = [
     "to_blocked",
     "to_additive",
     "merge_masks",
+    "masked_mean",
+    "masked_mse",
+    "random_hidden_steps",
 ]
 
 
@@ -124,6 +127,91 @@ def merge_masks(
     if key_padding_mask is None:
         return attn_mask
     return attn_mask & key_padding_mask  # (B, 1, T, S)
+
+
+def _check_steps(name: str, x: torch.Tensor, mask: torch.Tensor) -> None:
+    _check_bool("mask", mask)
+    if x.dim() < 2 or tuple(mask.shape) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"mask must have shape (B, T) = {tuple(x.shape[:2])} to match {name} (B, T, ...), "
+            f"got {tuple(mask.shape)}"
+        )
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over time of the real steps only (padding is left out, not averaged in).
+
+    Args:
+        x: (B, T, F) values.
+        mask: (B, T) bool, ``True`` at real steps; every row needs at least one.
+
+    Returns:
+        (B, F): for each sequence, the mean of ``x`` over its real steps.
+    """
+    _check_steps("x", x, mask)
+    if not bool(mask.any(dim=1).all()):
+        raise ValueError("mask has a row with no real step; its mean over time is undefined")
+    weights = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1)  # (B, F)
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the selected steps only.
+
+    Every selected step counts once, whichever sequence it belongs to, so a long sequence
+    weighs more than a short one (as in a token-level language-model loss).
+
+    Args:
+        prediction: (B, T, F).
+        target: (B, T, F).
+        mask: (B, T) bool, ``True`` at the steps that count (real steps, or hidden ones).
+
+    Returns:
+        Scalar: the mean of ``(prediction - target)**2`` over the selected steps and all F.
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"prediction and target must have the same shape (B, T, F), got "
+            f"{tuple(prediction.shape)} and {tuple(target.shape)}"
+        )
+    _check_steps("prediction", prediction, mask)
+    if not bool(mask.any()):
+        raise ValueError("mask selects no step; the loss would be 0 / 0")
+    squared = (prediction - target).pow(2).mean(dim=tuple(range(2, prediction.dim())))  # (B, T)
+    return squared[mask].mean()
+
+
+def random_hidden_steps(
+    valid: torch.Tensor,
+    ratio: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick steps to hide for a BERT-style masked-reconstruction task.
+
+    In each sequence, ``max(1, round(ratio * length))`` of its real steps are drawn uniformly
+    without replacement. Padding is never picked.
+
+    Args:
+        valid: (B, T) bool, ``True`` at real steps (e.g. :func:`padding_mask`).
+        ratio: Share of each sequence's real steps to hide, in (0, 1].
+        generator: Optional ``torch.Generator`` for reproducible draws (on ``valid``'s device).
+
+    Returns:
+        (B, T) bool, ``True`` at the hidden steps: a selection, not an attention mask.
+    """
+    _check_bool("valid", valid)
+    if valid.dim() != 2:
+        raise ValueError(f"valid must have shape (B, T), got {tuple(valid.shape)}")
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"ratio must lie in (0, 1], got {ratio!r}")
+    lengths = valid.sum(dim=1)  # (B,)
+    if int(lengths.min()) < 1:
+        raise ValueError("valid has a row with no real step; there is nothing to hide")
+    n_hidden = (lengths * ratio).round().clamp(min=1)  # (B,)
+    noise = torch.rand(valid.shape, generator=generator, device=valid.device)  # (B, T)
+    noise = noise.masked_fill(~valid, 2.0)  # padding sorts last, is never picked
+    rank = noise.argsort(dim=1).argsort(dim=1)  # (B, T): 0 for the smallest noise
+    return rank < n_hidden[:, None]  # (B, T)
 
 
 def _check_bool(name: str, mask: torch.Tensor) -> None:
