@@ -1,9 +1,16 @@
-"""Serve MathJax from the built book itself, so math renders without a network.
+"""Make the built book work without a network.
 
-Sphinx points MathJax at a CDN by default. This extension points ``mathjax_path`` at
-``_static/mathjax/tex-chtml.js`` and, after the HTML build, copies MathJax 3's browser files
-from the installed ``django-static-mathjax`` wheel (pure static files, no Django needed) into
-``_build/html/_static/mathjax``.
+- MathJax: Sphinx points it at a CDN by default. This extension points ``mathjax_path`` at
+  ``_static/mathjax/tex-chtml.js`` and, after the HTML build, copies MathJax 3's browser files
+  from the installed ``django-static-mathjax`` wheel (pure static files, no Django needed) into
+  ``_build/html/_static/mathjax``.
+- Thebe: Jupyter Book always loads sphinx-thebe, whose only job is to fetch thebe from a CDN
+  when a reader clicks "live code"; the book has no such button (``launch_buttons.thebe`` is
+  off), and sphinx-thebe 0.3.1 declares its inline constants twice per page, a JavaScript error.
+  Its scripts are left out of every page.
+- Theme mode: pydata-sphinx-theme 0.17 reads the light/dark mode from ``localStorage`` and, on a
+  reader's first visit, finds none and logs a console error. A one-line script gives it the
+  default, ``auto``, before the theme looks.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from sphinx.errors import ExtensionError
 
 MATHJAX_ENTRY = "tex-chtml.js"
 # The speech-rule engine and the SVG/full bundles are large and unused by tex-chtml.js.
+DEFAULT_MODE_JS = (
+    "document.documentElement.dataset.mode = document.documentElement.dataset.mode || 'auto';"
+)
 SKIP = shutil.ignore_patterns("sre", "*-full*.js", "*svg*.js", "mml-*.js", "node-main.js")
 
 
@@ -49,7 +59,19 @@ def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     shutil.copytree(mathjax_source(), target, ignore=SKIP)
 
 
+def drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    scripts = context.get("script_files", [])
+    scripts[:] = [
+        script
+        for script in scripts
+        if "THEBE_JS_URL" not in str(getattr(script, "attributes", {}).get("body", ""))
+        and not str(script).endswith("sphinx-thebe.js")
+    ]
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", use_local_mathjax)
+    app.connect("html-page-context", drop_thebe)
+    app.add_js_file(None, body=DEFAULT_MODE_JS, priority=100)
     app.connect("build-finished", copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,68 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import check_notebooks  # noqa: E402
+
+
+def _notebook(tmp_path: Path, cells: list[dict]) -> Path:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    return path
+
+
+def _code(source: str, count: int | None, outputs=()) -> dict:
+    return {
+        "cell_type": "code",
+        "source": source,
+        "execution_count": count,
+        "outputs": list(outputs),
+        "metadata": {},
+    }
+
+
+def test_clean_notebook_passes(tmp_path):
+    path = _notebook(
+        tmp_path,
+        [{"cell_type": "markdown", "source": "# t"}, _code("1", 1), _code("", None), _code("2", 2)],
+    )
+    assert check_notebooks.problems(path) == []
+    assert check_notebooks.main([str(path)]) == 0
+
+
+@pytest.mark.parametrize(
+    "cells, match",
+    [
+        ([_code("1", 2), _code("2", 1)], "execution counts"),
+        ([_code("1", None)], "execution counts"),
+        ([_code("1", 1, [{"output_type": "error", "ename": "ValueError"}])], "stored an error"),
+        (
+            [_code("1", 1, [{"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}}])],
+            "SVG",
+        ),
+        ([_code("# NBVAL_IGNORE_OUTPUT: time", 1), _code("2", 2)], "exempt"),
+    ],
+)
+def test_problems_are_reported(tmp_path, cells, match):
+    found = check_notebooks.problems(_notebook(tmp_path, cells))
+    assert any(match in problem for problem in found), found
+    assert check_notebooks.main([str(tmp_path / "nb.ipynb")]) == 1
+
+
+def test_expected_error_is_allowed(tmp_path):
+    cell = _code(
+        "# NBVAL_RAISES_EXCEPTION\n1/0", 1, [{"output_type": "error", "ename": "ZeroDivisionError"}]
+    )
+    assert (
+        check_notebooks.problems(_notebook(tmp_path, [cell] + [_code("x", i) for i in range(2, 7)]))
+        == []
+    )
+
+
+def test_main_needs_paths():
+    assert check_notebooks.main([]) == 2
