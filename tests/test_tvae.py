@@ -1,0 +1,181 @@
+import pytest
+import torch
+
+from tvae_lib import tvae
+from tvae_lib.masks import padding_mask
+from tvae_lib.vae import vae_loss
+
+SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20)
+
+
+def _model(**changes) -> tvae.TransformerVAE:
+    return tvae.TransformerVAE(tvae.TVAEConfig(**{**SMALL, **changes}))
+
+
+@pytest.mark.parametrize(("batch", "n_features"), [(1, 3), (4, 1), (2, 5)])
+def test_shapes_for_any_batch_and_channel_count(batch, n_features):
+    model = _model(n_features=n_features, latent_dim=3)
+    x = torch.randn(batch, 12, n_features)
+    x_hat, mu, logvar = model(x)
+    assert x_hat.shape == x.shape and mu.shape == logvar.shape == (batch, 3)
+    assert model.reconstruct(x).shape == x.shape
+    assert model.reconstruct(x, free_running=False).shape == x.shape
+    assert model.generate(batch, length=7).shape == (batch, 7, n_features)
+
+
+def test_memory_is_one_position():
+    model = _model()
+    assert model.memory(torch.randn(5, 2)).shape == (5, 1, 16)
+
+
+def test_decoder_is_causal_under_teacher_forcing():
+    model = _model().eval()
+    x = torch.randn(2, 10, 3)
+    z = torch.randn(2, 2)
+    changed = x.clone()
+    changed[:, 6:] += 1.0  # inputs from step 6 on only reach predictions from step 7 on
+    torch.testing.assert_close(model.decode(z, x)[:, :7], model.decode(z, changed)[:, :7])
+    assert not torch.allclose(model.decode(z, x)[:, 7:], model.decode(z, changed)[:, 7:])
+
+
+def test_free_running_equals_teacher_forcing_on_its_own_output():
+    model = _model().eval()
+    z = torch.randn(3, 2)
+    generated = model.decode_autoregressive(z, 8)
+    torch.testing.assert_close(model.decode(z, generated), generated, atol=1e-5, rtol=1e-5)
+
+
+def test_padding_does_not_change_encoding_or_real_steps():
+    model = _model().eval()
+    x = torch.randn(2, 9, 3)
+    lengths = torch.tensor([9, 5])
+    mask = padding_mask(lengths, 9)
+    garbage = x.clone()
+    garbage[1, 5:] = 50.0  # different padding values
+    mu_a, logvar_a = model.encode(x, mask)
+    mu_b, logvar_b = model.encode(garbage, mask)
+    torch.testing.assert_close(mu_a, mu_b)
+    torch.testing.assert_close(logvar_a, logvar_b)
+    # the short sequence alone, unpadded, encodes to the same code
+    mu_short, _ = model.encode(x[1:, :5])
+    torch.testing.assert_close(mu_a[1:], mu_short, atol=1e-5, rtol=1e-5)
+    out_a = model.decode(mu_a, x, mask)
+    out_b = model.decode(mu_b, garbage, mask)
+    torch.testing.assert_close(out_a[1, :5], out_b[1, :5])
+
+
+def test_masked_loss_ignores_padding():
+    model = _model().eval()
+    x = torch.randn(2, 9, 3)
+    mask = padding_mask(torch.tensor([9, 4]), 9)
+    x_hat, mu, logvar = model(x, mask)
+    loss = vae_loss(x_hat, x, mu, logvar, mask=mask)
+    garbage = x.clone()
+    garbage[1, 4:] = 99.0
+    x_hat_g, mu_g, logvar_g = model(garbage, mask)
+    torch.testing.assert_close(
+        vae_loss(x_hat_g, garbage, mu_g, logvar_g, mask=mask)["loss"], loss["loss"]
+    )
+
+
+def test_decoder_input_dropout_only_in_training():
+    model = _model(decoder_input_dropout=0.5)
+    x, z = torch.randn(2, 10, 3), torch.randn(2, 2)
+    model.eval()
+    torch.testing.assert_close(model.decode(z, x), model.decode(z, x))
+    model.train()
+    assert not torch.allclose(model.decode(z, x), model.decode(z, x))
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (torch.randn(10, 3), r"\(B, T, F=3\)"),
+        (torch.randn(2, 10, 4), "F=3 channels"),
+        (torch.randn(2, 21, 3), "max_len=20"),
+    ],
+)
+def test_bad_inputs_raise(x, match):
+    with pytest.raises(ValueError, match=match):
+        _model().encode(x)
+
+
+def test_bad_masks_config_and_codes_raise():
+    model = _model()
+    x = torch.randn(2, 5, 3)
+    with pytest.raises(ValueError, match="mask must be a bool"):
+        model.encode(x, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="first step"):
+        model.encode(x, torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="Z=2"):
+        model.memory(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="length T=30"):
+        model.generate(1, length=30)
+    with pytest.raises(ValueError, match="n must be"):
+        model.generate(0)
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        tvae.TVAEConfig(d_model=10, n_heads=4)
+    with pytest.raises(ValueError, match="decoder_input_dropout"):
+        tvae.TVAEConfig(decoder_input_dropout=1.0)
+    with pytest.raises(TypeError, match="TVAEConfig"):
+        tvae.TransformerVAE({"d_model": 8})
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = _model(latent_dim=3)
+    path = tvae.save_checkpoint(model, tmp_path / "m.pt", metadata={"history": [1.0, 0.5]})
+    loaded, metadata = tvae.load_checkpoint(path)
+    assert loaded.config == model.config and metadata == {"history": [1.0, 0.5]}
+    x = torch.randn(2, 6, 3)
+    torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
+
+
+def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    model = _model()
+    path = tvae.save_checkpoint(model, tmp_path / "m.pt")
+    before = path.read_bytes()
+
+    def broken_save(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        tvae.save_checkpoint(_model(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_load_rejects_other_files(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a TransformerVAE checkpoint"):
+        tvae.load_checkpoint(tmp_path / "other.pt")
+
+
+def test_tiny_model_overfits_a_few_cycles():
+    torch.set_num_threads(1)
+    t = torch.linspace(0, 1, 16)
+    x = torch.stack(
+        [
+            torch.stack([torch.sin(6 * t + p), torch.cos(4 * t - p)], -1)
+            for p in (0.0, 1.0, 2.0, 3.0)
+        ]
+    )  # (4, 16, 2)
+    model = _model(n_features=2, latent_dim=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(500):
+        x_hat, mu, logvar = model(x)
+        loss = vae_loss(x_hat, x, mu, logvar, beta=0.01)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    mse = float((model.reconstruct(x) - x).pow(2).mean())
+    assert mse < 0.02 * float(x.var())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda():
+    model = _model().cuda()
+    x = torch.randn(2, 8, 3, device="cuda")
+    assert model.reconstruct(x).device.type == "cuda"
+    assert model.generate(2, length=4).device.type == "cuda"
