@@ -3,8 +3,9 @@ import torch
 from torch import nn
 
 from tvae_lib import masks
-from tvae_lib.decoding import DecoderCache, decoder_step, generate
+from tvae_lib.decoding import DecoderCache, decoder_step, generate, generate_tvae
 from tvae_lib.transformer import Decoder, DecoderLayer
+from tvae_lib.tvae import TransformerVAE, TVAEConfig
 
 D, H, FF, F_IN = 16, 4, 32, 3
 
@@ -93,3 +94,16 @@ def test_bad_inputs():
     decoder.train()
     with pytest.raises(ValueError, match="evaluation mode"):
         decoder_step(decoder, torch.randn(2, 1, D), cache)
+
+
+def test_generate_tvae_equals_the_models_naive_loop():
+    model = TransformerVAE(TVAEConfig(n_features=3, d_model=16, n_heads=4, d_ff=32,
+                                      latent_dim=2, max_len=40, dropout=0.1)).train()
+    z = torch.randn(4, 2)
+    cached = generate_tvae(model, z, 40)
+    assert model.training  # the mode is restored
+    naive = model.eval().decode_autoregressive(z, 40)
+    assert cached.shape == naive.shape == (4, 40, 3)
+    assert (cached - naive).abs().max().item() <= 1e-5
+    with pytest.raises(ValueError, match=r"length must be an int in \[1, max_len=40\]"):
+        generate_tvae(model, z, 41)
