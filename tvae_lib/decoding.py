@@ -38,6 +38,8 @@ class LayerCache:
 
     cross_keys: torch.Tensor  # (B, H, S, Dh), computed once from the memory
     cross_values: torch.Tensor  # (B, H, S, Dh)
+    qkv_weight: torch.Tensor  # (3 D, D): self-attention's q, k, v projections stacked
+    qkv_bias: torch.Tensor | None  # (3 D,), or None for projections without bias
     self_keys: torch.Tensor | None = None  # (B, H, t, Dh), one row appended per step
     self_values: torch.Tensor | None = None  # (B, H, t, Dh)
 
@@ -78,11 +80,17 @@ class DecoderCache:
         )
         self.layers = []
         for layer in decoder.layers:
-            attn = layer.cross_attn
+            cross, own = layer.cross_attn, layer.self_attn
+            projections = (own.q_proj, own.k_proj, own.v_proj)
             self.layers.append(
                 LayerCache(
-                    cross_keys=attn.split_heads(attn.k_proj(memory)),  # (B, H, S, Dh)
-                    cross_values=attn.split_heads(attn.v_proj(memory)),  # (B, H, S, Dh)
+                    cross_keys=cross.split_heads(cross.k_proj(memory)),  # (B, H, S, Dh)
+                    cross_values=cross.split_heads(cross.v_proj(memory)),  # (B, H, S, Dh)
+                    # one matrix product per step instead of three (fewer, larger kernels)
+                    qkv_weight=torch.cat([p.weight for p in projections]),  # (3 D, D)
+                    qkv_bias=None
+                    if own.q_proj.bias is None
+                    else torch.cat([p.bias for p in projections]),  # (3 D,)
                 )
             )
 
@@ -91,9 +99,8 @@ def _cached_self_attention(
     attn: MultiHeadAttention, x: torch.Tensor, cache: LayerCache
 ) -> torch.Tensor:
     """Self-attention of one new position over itself and every cached one."""
-    q = attn.split_heads(attn.q_proj(x))  # (B, H, 1, Dh)
-    k = attn.split_heads(attn.k_proj(x))  # (B, H, 1, Dh)
-    v = attn.split_heads(attn.v_proj(x))  # (B, H, 1, Dh)
+    qkv = F.linear(x, cache.qkv_weight, cache.qkv_bias)  # (B, 1, 3 D): q_proj, k_proj, v_proj
+    q, k, v = (attn.split_heads(part) for part in qkv.chunk(3, dim=-1))  # (B, H, 1, Dh) each
     if cache.self_keys is not None:
         k = torch.cat([cache.self_keys, k], dim=2)  # (B, H, t + 1, Dh)
         v = torch.cat([cache.self_values, v], dim=2)  # (B, H, t + 1, Dh)
