@@ -144,3 +144,12 @@ def test_random_hidden_steps_is_reproducible_and_spread():
 def test_random_hidden_steps_rejects_bad_ratio(ratio):
     with pytest.raises(ValueError, match="ratio must lie in"):
         masks.random_hidden_steps(torch.ones(2, 3, dtype=torch.bool), ratio)
+
+
+def test_random_hidden_steps_rejects_bad_valid():
+    with pytest.raises(ValueError, match=r"valid must have shape \(B, T\)"):
+        masks.random_hidden_steps(torch.ones(3, dtype=torch.bool), 0.5)
+    with pytest.raises(ValueError, match="no real step"):
+        masks.random_hidden_steps(torch.tensor([[True, False], [False, False]]), 0.5)
+    with pytest.raises(TypeError, match="bool"):
+        masks.random_hidden_steps(torch.ones(2, 3), 0.5)

@@ -111,3 +111,8 @@ def test_learned_embedding_gets_gradients_only_for_used_rows():
 def test_learned_embedding_rejects_bad_sizes():
     with pytest.raises(ValueError, match="max_len"):
         LearnedPositionalEmbedding(d_model=4, max_len=0)
+
+
+@pytest.mark.parametrize("cls", [SinusoidalPositionalEncoding, LearnedPositionalEmbedding])
+def test_repr_names_the_sizes(cls):
+    assert "d_model=4, max_len=5" in repr(cls(d_model=4, max_len=5))
