@@ -1,8 +1,13 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from tvae_lib import tvae
+from tvae_lib.data import load_door_cycles
 from tvae_lib.masks import padding_mask
+from tvae_lib.train_tvae import RUNS, validation_metrics
 from tvae_lib.vae import vae_loss
 
 SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20)
@@ -179,3 +184,50 @@ def test_runs_on_cuda():
     x = torch.randn(2, 8, 3, device="cuda")
     assert model.reconstruct(x).device.type == "cuda"
     assert model.generate(2, length=4).device.type == "cuda"
+
+
+# --- the committed chapter-7 checkpoints -------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER_7 = ROOT / "notebooks" / "07_tvae.ipynb"
+
+
+def _glued(notebook: Path) -> dict[str, float]:
+    """The values a notebook glued with myst-nb, read from its stored outputs."""
+    values = {}
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name is not None:
+                values[name] = float(output["data"]["application/papermill.record/text/plain"])
+    return values
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_checkpoints_load_into_the_current_code(run):
+    model, metadata = tvae.load_checkpoint(ROOT / "checkpoints" / f"tvae_{run}.pt")
+    assert metadata["run"] == run
+    assert model.config == RUNS[run].config
+    assert len(metadata["history"]["val_kl"]) == RUNS[run].epochs
+
+
+def test_checkpoints_reproduce_the_glued_numbers():
+    torch.set_num_threads(1)
+    glued = _glued(CHAPTER_7)
+    _, val = load_door_cycles()
+    x, labels, _ = val.tensors()
+    collapsed, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_collapsed.pt")
+    assert (
+        validation_metrics(collapsed, x, labels, free_running=False)["active_units"]
+        == (glued["collapsed_active_units"])
+    )
+    final, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_final.pt")
+    metrics = validation_metrics(final, x, labels)
+    assert metrics["active_units"] == glued["tvae_active_units"]
+    expected = {
+        "mse_free_running": glued["tvae_val_mse_free_running"],
+        "mse_teacher_forced": glued["tvae_val_mse_teacher_forced"],
+        "knn_accuracy": glued["tvae_latent_knn_accuracy"],
+    }
+    for name, value in expected.items():
+        assert metrics[name] == pytest.approx(value, abs=1e-4), name
