@@ -1,6 +1,6 @@
 """Notebook hygiene, checked by `make test` before nbval runs.
 
-For each notebook: its code cells were executed top to bottom in one fresh kernel (execution
+For each notebook: its nbval markers are spelt so nbval sees them, its code cells were executed top to bottom in one fresh kernel (execution
 counts 1..n), no error output is stored, no SVG output is stored (nbval would compare SVG
 text), and at most one code cell in five is exempted from nbval's output comparison.
 
@@ -14,7 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-EXEMPT = re.compile(r"NBVAL_(IGNORE_OUTPUT|SKIP)")
+# nbval honours a marker only as a whole comment line: "# NBVAL_IGNORE_OUTPUT".
+EXEMPT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_(IGNORE_OUTPUT|SKIP)[ \t]*$", re.MULTILINE)
+MISSPELT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_\w++[ \t]*\S.*$", re.MULTILINE)
 EXEMPT_TAGS = {"nbval-ignore-output", "nbval-skip"}
 MAX_EXEMPT_SHARE = 0.2
 
@@ -35,6 +37,11 @@ def problems(path: Path) -> list[str]:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if EXEMPT.search(source) or tags & EXEMPT_TAGS:
             exempt += 1
+        for line in MISSPELT.findall(source):
+            found.append(
+                f"code cell {index}: nbval ignores the marker line {line.strip()!r}; "
+                f"write the marker alone on its line and the reason on the next"
+            )
         for output in cell.get("outputs", []):
             if output["output_type"] == "error" and "NBVAL_RAISES_EXCEPTION" not in source:
                 found.append(f"code cell {index} stored an error ({output.get('ename')})")

@@ -45,7 +45,8 @@ def test_clean_notebook_passes(tmp_path):
             [_code("1", 1, [{"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}}])],
             "SVG",
         ),
-        ([_code("# NBVAL_IGNORE_OUTPUT: time", 1), _code("2", 2)], "exempt"),
+        ([_code("# NBVAL_IGNORE_OUTPUT\n# a timing", 1), _code("2", 2)], "exempt"),
+        ([_code("# NBVAL_IGNORE_OUTPUT: a timing", 1)], "nbval ignores the marker line"),
     ],
 )
 def test_problems_are_reported(tmp_path, cells, match):
