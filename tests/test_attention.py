@@ -129,3 +129,91 @@ def test_mha_bad_inputs():
         mha(x, x, x, attn_mask=torch.ones(4, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"key_padding_mask must have shape \(B=2, S=5\)"):
         mha(x, x, x, key_padding_mask=torch.ones(2, 4, dtype=torch.bool))
+
+
+# Property tests over random shapes and random masks (dropout off throughout).
+
+RANDOM_SEEDS = range(8)
+
+
+def _random_allowed_mask(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """A random bool mask (True = allowed) with at least one allowed key in every row."""
+    mask = torch.rand(shape, generator=generator) < 0.6
+    first = torch.randint(0, shape[-1], shape[:-1], generator=generator)
+    return mask | F.one_hot(first, shape[-1]).bool()
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_sdpa_matches_torch_on_random_shapes_and_masks(seed):
+    gen = torch.Generator().manual_seed(seed)
+    batch, heads, t, s, dh, dv = (int(n) for n in torch.randint(1, 9, (6,), generator=gen))
+    q = torch.randn(batch, heads, t, dh, generator=gen, requires_grad=True)
+    k = torch.randn(batch, heads, s, dh, generator=gen, requires_grad=True)
+    v = torch.randn(batch, heads, s, dv, generator=gen, requires_grad=True)
+    mask = _random_allowed_mask((batch, 1, t, s), gen)  # broadcast over heads
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(batch, heads, t))
+    assert (weights.masked_select(~mask.expand_as(weights)) == 0).all()
+    # The gradients agree too.
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    for ours, theirs in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_sdpa_fully_masked_rows_on_random_shapes(seed):
+    gen = torch.Generator().manual_seed(seed)
+    batch, t, s, dh = (int(n) for n in torch.randint(2, 7, (4,), generator=gen))
+    q, k, v = (torch.randn(batch, length, dh, generator=gen) for length in (t, s, s))
+    mask = _random_allowed_mask((batch, t, s), gen)
+    empty = torch.rand(batch, t, generator=gen) < 0.3  # (B, T) queries that see no key
+    mask[empty] = False
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    assert not out.isnan().any() and not weights.isnan().any()
+    assert (out[empty] == 0).all() and (weights[empty] == 0).all()
+    torch.testing.assert_close(
+        out[~empty], F.scaled_dot_product_attention(q, k, v, attn_mask=mask)[~empty]
+    )
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_mha_matches_torch_on_random_shapes_and_masks(seed):
+    gen = torch.Generator().manual_seed(seed)
+    heads, head_dim, batch, t, s = (int(n) for n in torch.randint(1, 7, (5,), generator=gen))
+    d_model = heads * head_dim
+    torch.manual_seed(seed)
+    ours = MultiHeadAttention(d_model, heads, dropout=0.3).eval()  # eval: dropout off
+    theirs = _copy_into_torch(ours)
+    query = torch.randn(batch, t, d_model, generator=gen)
+    memory = torch.randn(batch, s, d_model, generator=gen)
+    attn = _random_allowed_mask((batch, t, s), gen)  # a per-example (B, T, S) mask
+    keys = torch.ones(batch, s, dtype=torch.bool)  # (B, S)
+    out, weights = ours(query, memory, memory, attn, keys, need_weights=True)
+    ref, ref_weights = theirs(
+        query,
+        memory,
+        memory,
+        key_padding_mask=masks.to_blocked(keys),
+        attn_mask=masks.to_blocked(attn).repeat_interleave(heads, dim=0),  # (B * H, T, S)
+        need_weights=True,
+        average_attn_weights=False,
+    )
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights, ref_weights, atol=1e-6, rtol=1e-5)
+
+
+def test_mha_self_attention_with_padding_and_causal_masks_matches_torch():
+    ours = MultiHeadAttention(24, 4).eval()
+    theirs = _copy_into_torch(ours)
+    x = torch.randn(3, 8, 24)
+    keys = masks.padding_mask(torch.tensor([8, 5, 1]), 8)  # right padding: key 0 always real
+    causal = masks.causal_mask(8)
+    out, _ = ours(x, x, x, causal, keys)
+    ref, _ = theirs(
+        x, x, x, key_padding_mask=masks.to_blocked(keys), attn_mask=masks.to_blocked(causal)
+    )
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    assert (out - ref).abs().max() <= 1e-5
