@@ -1,9 +1,12 @@
 """tvae_lib: the small, tested library behind the book *Transformer-VAEs for Time Series*.
 
 One module per concept, in the order the book meets them: ``data`` and ``sequences`` (door
-cycles and variable-length batches), ``masks``, ``attention``, ``training``; later chapters
-add ``seq2seq``, ``positional``, ``transformer``, ``vae``, ``tvae`` and ``metrics``.
-Lower layers never import higher ones, and model code never imports plotting.
+cycles and variable-length batches), ``training`` (the one training loop), ``addition`` and
+``seq2seq`` (chapter 1), ``masks`` and ``attention`` (chapters 2 and 4), ``positional``,
+``transformer`` and ``manual_backward`` (chapters 3 and 5), ``vae``, ``tvae`` and
+``train_tvae`` (chapters 6 and 7), ``sines``, ``metrics``, ``decoding`` and ``bench``
+(chapter 8), and ``utils``. Lower layers never import higher ones, and model code never
+imports plotting.
 """
 
 __version__ = "0.1.0"
