@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from tvae_lib import masks
-from tvae_lib.decoding import DecoderCache, decoder_step, generate, generate_tvae
+from tvae_lib.decoding import DecoderCache, decoder_step, generate, generate_tvae, rollout_tvae
 from tvae_lib.transformer import Decoder, DecoderLayer
 from tvae_lib.tvae import TransformerVAE, TVAEConfig
 
@@ -107,3 +107,17 @@ def test_generate_tvae_equals_the_models_naive_loop():
     assert (cached - naive).abs().max().item() <= 1e-5
     with pytest.raises(ValueError, match=r"length must be an int in \[1, max_len=40\]"):
         generate_tvae(model, z, 41)
+
+
+def test_rollout_tvae_equals_generation_and_carries_gradients():
+    model = TransformerVAE(TVAEConfig(n_features=3, d_model=16, n_heads=4, d_ff=32,
+                                      latent_dim=2, max_len=12)).train()
+    z = torch.randn(3, 2, requires_grad=True)
+    rolled = rollout_tvae(model, z, 12)
+    assert model.training and model.decoder.training  # the modes are restored
+    torch.testing.assert_close(rolled.detach(), generate_tvae(model, z.detach(), 12))
+    rolled.pow(2).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    assert model.target_proj.weight.grad.abs().sum() > 0  # the fed-back inputs are trained too
+    with pytest.raises(ValueError, match=r"length must be an int in \[1, max_len=12\]"):
+        rollout_tvae(model, z, 13)

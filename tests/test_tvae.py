@@ -50,8 +50,12 @@ def test_free_running_equals_teacher_forcing_on_its_own_output():
     torch.testing.assert_close(model.decode(z, generated), generated, atol=1e-5, rtol=1e-5)
 
 
-def test_padding_does_not_change_encoding_or_real_steps():
-    model = _model().eval()
+@pytest.mark.parametrize(
+    "encoder",
+    [{}, {"embedding": "conv"}, {"pooling": "mean_max"}, {"embedding": "conv", "pooling": "mean_max"}],
+)
+def test_padding_does_not_change_encoding_or_real_steps(encoder):
+    model = _model(**encoder).eval()
     x = torch.randn(2, 9, 3)
     lengths = torch.tensor([9, 5])
     mask = padding_mask(lengths, 9)
@@ -67,6 +71,46 @@ def test_padding_does_not_change_encoding_or_real_steps():
     out_a = model.decode(mu_a, x, mask)
     out_b = model.decode(mu_b, garbage, mask)
     torch.testing.assert_close(out_a[1, :5], out_b[1, :5])
+
+
+def test_conv_embedding_sees_neighbouring_steps():
+    x = torch.randn(1, 9, 3)
+    spike = x.clone()
+    spike[0, 4] += 5.0  # one step changed
+    for embedding, touched in (("linear", [4]), ("conv", [3, 4, 5])):
+        model = _model(embedding=embedding).eval()
+        if embedding == "conv":
+            embed = model.input_proj(x.transpose(1, 2)).transpose(1, 2)
+            embed_spike = model.input_proj(spike.transpose(1, 2)).transpose(1, 2)
+        else:
+            embed, embed_spike = model.input_proj(x), model.input_proj(spike)
+        changed = (embed - embed_spike).abs().sum(dim=-1)[0] > 1e-6  # (T,)
+        assert changed.nonzero().flatten().tolist() == touched
+
+
+def test_max_pooling_keeps_a_short_event_the_mean_dilutes():
+    torch.manual_seed(0)
+    x = torch.zeros(1, 20, 3)
+    event = x.clone()
+    event[0, 10] = 4.0  # one step of 20
+    for pooling in ("mean", "mean_max"):
+        model = _model(pooling=pooling).eval()
+        assert model.to_mu.in_features == (32 if pooling == "mean_max" else 16)
+    model = _model(pooling="mean_max").eval()
+    h = model.encoder(model.positional(model.input_proj(torch.cat([x, event]))))
+    mean_gap = (h[0].mean(0) - h[1].mean(0)).abs().max()
+    max_gap = (h[0].amax(0) - h[1].amax(0)).abs().max()
+    assert max_gap > mean_gap  # the maximum moves more than the mean for a one-step event
+
+
+def test_classifier_head():
+    model = _model(n_classes=4, latent_dim=3)
+    assert model.classify(torch.randn(5, 3)).shape == (5, 4)
+    with pytest.raises(ValueError, match="Z=3"):
+        model.classify(torch.randn(5, 2))
+    with pytest.raises(ValueError, match="no classifier"):
+        _model().classify(torch.randn(5, 2))
+    assert not any(name.startswith("classifier") for name in _model().state_dict())
 
 
 def test_masked_loss_ignores_padding():
@@ -122,6 +166,13 @@ def test_bad_masks_config_and_codes_raise():
         tvae.TVAEConfig(d_model=10, n_heads=4)
     with pytest.raises(ValueError, match="decoder_input_dropout"):
         tvae.TVAEConfig(decoder_input_dropout=1.0)
+    with pytest.raises(ValueError, match="embedding must be"):
+        tvae.TVAEConfig(embedding="patch")
+    with pytest.raises(ValueError, match="pooling must be"):
+        tvae.TVAEConfig(pooling="max")
+    for bad in (1, -1, 2.0, True):
+        with pytest.raises(ValueError, match="n_classes must be"):
+            tvae.TVAEConfig(n_classes=bad)
     with pytest.raises(TypeError, match="TVAEConfig"):
         tvae.TransformerVAE({"d_model": 8})
 
@@ -208,7 +259,7 @@ def test_checkpoints_load_into_the_current_code(run):
     model, metadata = tvae.load_checkpoint(ROOT / "checkpoints" / f"tvae_{run}.pt")
     assert metadata["run"] == run
     assert model.config == RUNS[run].config
-    assert len(metadata["history"]["val_kl"]) == RUNS[run].epochs
+    assert len(metadata["history"]["val_kl"]) == RUNS[run].epochs + RUNS[run].free_running_epochs
 
 
 def test_checkpoints_reproduce_the_glued_numbers():

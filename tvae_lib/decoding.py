@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from tvae_lib.attention import MultiHeadAttention
 from tvae_lib.transformer import Decoder, DecoderLayer
 
-__all__ = ["LayerCache", "DecoderCache", "decoder_step", "generate", "generate_tvae"]
+__all__ = [
+    "LayerCache", "DecoderCache", "decoder_step", "generate", "generate_tvae", "rollout_tvae"
+]
 
 
 @dataclass
@@ -202,6 +204,43 @@ def generate(
         hidden = decoder(embed(inputs, 0), memory, self_attn_mask=causal)  # (B, t + 1, D)
         inputs = torch.cat([inputs, project(hidden[:, -1:])], dim=1)  # (B, t + 2, F)
     return inputs[:, 1:]  # (B, T, F)
+
+
+def rollout_tvae(model: torch.nn.Module, z: torch.Tensor, length: int) -> torch.Tensor:
+    """Free-running decoding through the cache, *differentiable*: for training on own outputs.
+
+    The same numbers as :func:`generate_tvae`, but autograd records every step, so a loss on
+    the result trains the decoder on the inputs it will see at inference, its own predictions
+    (the cure for exposure bias that teacher forcing leaves behind). The cache makes this
+    affordable: one position per step, O(T) positions per sequence. The decoder runs without
+    dropout (it is switched to evaluation mode for the call); the rest of the model keeps its
+    mode.
+
+    Args:
+        model: A ``TransformerVAE``.
+        z: (B, Z) latent codes (e.g. reparameterised samples, with gradients).
+        length: Number of steps T, at most ``model.config.max_len``.
+
+    Returns:
+        (B, T, F) the decoded sequence.
+    """
+    max_len = model.positional.table.shape[0]
+    if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= max_len:
+        raise ValueError(f"length must be an int in [1, max_len={max_len}], got {length!r}")
+    table = model.positional.table  # (max_len, D)
+    decoder_was_training = model.decoder.training
+    model.decoder.eval()
+    try:
+        cache = DecoderCache(model.decoder, model.memory(z))
+        current = torch.zeros(z.shape[0], 1, model.output_proj.out_features, device=z.device)
+        outputs = []
+        for t in range(length):
+            embedded = model.target_proj(current) + table[t].to(current.dtype)  # (B, 1, D)
+            current = model.output_proj(decoder_step(model.decoder, embedded, cache))  # (B, 1, F)
+            outputs.append(current)
+        return torch.cat(outputs, dim=1)  # (B, T, F)
+    finally:
+        model.decoder.train(decoder_was_training)
 
 
 @torch.no_grad()

@@ -3,11 +3,16 @@ autoregressive Transformer decoder conditioned on that code.
 
 The data flow, shape by shape (B batch, T steps, F channels, D d_model, Z latent size):
 
-1. ``input_proj``: x (B, T, F) -> (B, T, D), then the sinusoidal positional code;
+1. ``input_proj``: x (B, T, F) -> (B, T, D), then the sinusoidal positional code. A linear
+   map of each step (``embedding="linear"``) or a convolution over three neighbouring steps
+   (``embedding="conv"``), which sees a step's change as well as its value;
 2. ``encoder``: a stack of :class:`~tvae_lib.transformer.EncoderLayer` -> (B, T, D), padding
    masked out of the attention;
-3. a mean over the real (non-padded) steps -> (B, D);
+3. pooling over the real (non-padded) steps: their mean -> (B, D) (``pooling="mean"``), or
+   their mean and their maximum side by side -> (B, 2 D) (``pooling="mean_max"``), so that a
+   short local event is not averaged away;
 4. ``to_mu``, ``to_logvar`` -> (B, Z) each; :func:`~tvae_lib.vae.reparameterize` -> z (B, Z);
+   optionally ``classifier`` maps ``mu`` to class logits (``n_classes > 0``);
 5. ``latent_proj``: z -> one memory position (B, 1, D) for the decoder's cross-attention;
 6. ``decoder``: a stack of :class:`~tvae_lib.transformer.DecoderLayer` under the causal mask,
    fed the shifted input (a zero start vector, then x_0 .. x_{T-2}) in training (teacher
@@ -48,6 +53,9 @@ class TVAEConfig:
     max_len: int = 128  # longest sequence the positional table covers
     dropout: float = 0.0  # dropout inside the Transformer layers
     decoder_input_dropout: float = 0.0  # training only: share of decoder input steps zeroed
+    embedding: str = "linear"  # encoder input: "linear" per step or "conv" over 3 steps
+    pooling: str = "mean"  # over time: "mean" or "mean_max" (mean and maximum concatenated)
+    n_classes: int = 0  # > 0 adds a classifier head on mu (for a label-guided latent)
 
     def __post_init__(self) -> None:
         for name in ("n_features", "d_model", "n_heads", "d_ff", "n_encoder_layers",
@@ -62,6 +70,14 @@ class TVAEConfig:
         for name in ("dropout", "decoder_input_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.embedding not in ("linear", "conv"):
+            raise ValueError(f"embedding must be 'linear' or 'conv', got {self.embedding!r}")
+        if self.pooling not in ("mean", "mean_max"):
+            raise ValueError(f"pooling must be 'mean' or 'mean_max', got {self.pooling!r}")
+        if not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool) or (
+            self.n_classes < 0 or self.n_classes == 1
+        ):
+            raise ValueError(f"n_classes must be 0 (no classifier) or an int >= 2, got {self.n_classes!r}")
 
 
 class TransformerVAE(nn.Module):
@@ -88,13 +104,21 @@ class TransformerVAE(nn.Module):
             config.d_ff,
             config.dropout,
         )
-        self.input_proj = nn.Linear(config.n_features, d_model)
+        if config.embedding == "conv":  # each step embedded with its two neighbours
+            self.input_proj = nn.Conv1d(config.n_features, d_model, kernel_size=3, padding=1)
+        else:
+            self.input_proj = nn.Linear(config.n_features, d_model)
         self.positional = SinusoidalPositionalEncoding(d_model, max_len=config.max_len)
         self.encoder = Encoder(
             EncoderLayer(d_model, n_heads, d_ff, dropout=dropout), config.n_encoder_layers
         )
-        self.to_mu = nn.Linear(d_model, config.latent_dim)
-        self.to_logvar = nn.Linear(d_model, config.latent_dim)
+        pooled = 2 * d_model if config.pooling == "mean_max" else d_model
+        self.to_mu = nn.Linear(pooled, config.latent_dim)
+        self.to_logvar = nn.Linear(pooled, config.latent_dim)
+        if config.n_classes:
+            self.classifier = nn.Sequential(
+                nn.Linear(config.latent_dim, 32), nn.GELU(), nn.Linear(32, config.n_classes)
+            )
         self.latent_proj = nn.Linear(config.latent_dim, d_model)
         self.target_proj = nn.Linear(config.n_features, d_model)
         self.decoder = Decoder(
@@ -133,14 +157,33 @@ class TransformerVAE(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)``: x (B, T, F) and mask (B, T) -> ``(mu (B, Z), logvar (B, Z))``."""
         self._check(x, mask)
-        h = self.positional(self.input_proj(x))  # (B, T, D)
-        h = self.encoder(h, key_padding_mask=mask)  # (B, T, D)
+        if self.config.embedding == "conv":
+            if mask is not None:  # zeros past the end, as before the start: padding never leaks
+                x = x.masked_fill(~mask[..., None], 0.0)
+            h = self.input_proj(x.transpose(1, 2)).transpose(1, 2)  # (B, F, T) -> (B, T, D)
+        else:
+            h = self.input_proj(x)  # (B, T, D)
+        h = self.encoder(self.positional(h), key_padding_mask=mask)  # (B, T, D)
         if mask is None:
             pooled = h.mean(dim=1)  # (B, D)
         else:
             weights = mask.to(h.dtype)[..., None]  # (B, T, 1)
             pooled = (h * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D), padding ignored
+        if self.config.pooling == "mean_max":
+            if mask is not None:
+                h = h.masked_fill(~mask[..., None], float("-inf"))  # padding never the maximum
+            pooled = torch.cat([pooled, h.amax(dim=1)], dim=-1)  # (B, 2 D)
         return self.to_mu(pooled), self.to_logvar(pooled)
+
+    def classify(self, mu: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, n_classes) from latent means ``mu`` (B, Z); needs ``n_classes > 0``."""
+        if not self.config.n_classes:
+            raise ValueError("this model has no classifier: build it with TVAEConfig(n_classes=...)")
+        if mu.dim() != 2 or mu.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"mu must have shape (B, Z={self.config.latent_dim}), got {tuple(mu.shape)}"
+            )
+        return self.classifier(mu)
 
     def memory(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's memory: z (B, Z) -> one position (B, 1, D).
