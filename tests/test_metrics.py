@@ -139,3 +139,27 @@ def test_bad_inputs(sines, call, match):
 def test_type_error_for_lists():
     with pytest.raises(TypeError, match="real must be a NumPy array"):
         metrics.discriminative_score([[[0.0]]], np.zeros((1, 1, 1), np.float32))
+
+
+def test_bootstrap_mean_auc_difference():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    good = labels + rng.normal(scale=0.5, size=300)  # separates faults from normal well
+    poor = labels + rng.normal(scale=3.0, size=300)
+    same = metrics.bootstrap_mean_auc_difference(good, good, labels, NAMES, n_boot=20)
+    np.testing.assert_array_equal(same, np.zeros(20))
+    diffs = metrics.bootstrap_mean_auc_difference(good, poor, labels, NAMES, n_boot=200, seed=1)
+    point = np.mean(list(metrics.roc_auc_per_class(good, labels, NAMES).values())) - np.mean(
+        list(metrics.roc_auc_per_class(poor, labels, NAMES).values())
+    )
+    assert diffs.shape == (200,) and (diffs > 0).all()
+    assert np.median(diffs) == pytest.approx(point, abs=0.03)
+    # the first draw is the first resample of the seeded generator
+    index = np.random.default_rng(1).integers(0, 300, 300)
+    first = np.mean(list(metrics.roc_auc_per_class(good[index], labels[index], NAMES).values()))
+    first -= np.mean(list(metrics.roc_auc_per_class(poor[index], labels[index], NAMES).values()))
+    assert diffs[0] == pytest.approx(first)
+    with pytest.raises(ValueError, match="n_boot"):
+        metrics.bootstrap_mean_auc_difference(good, poor, labels, NAMES, n_boot=0)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.bootstrap_mean_auc_difference(good[:10], poor, labels, NAMES)
