@@ -249,7 +249,8 @@ def generate_tvae(model: torch.nn.Module, z: torch.Tensor, length: int) -> torch
 
     The same computation as ``model.decode_autoregressive(z, length)`` (zero start vector,
     ``target_proj`` plus the sinusoidal code, the decoder attending to ``model.memory(z)``,
-    ``output_proj``), one position per step.
+    ``output_proj``), one position per step: :func:`rollout_tvae` in evaluation mode, without
+    gradients.
 
     Args:
         model: A ``TransformerVAE`` (put in evaluation mode for the call).
@@ -259,20 +260,9 @@ def generate_tvae(model: torch.nn.Module, z: torch.Tensor, length: int) -> torch
     Returns:
         (B, T, F) generated sequences.
     """
-    max_len = model.positional.table.shape[0]
-    if not isinstance(length, int) or not 1 <= length <= max_len:
-        raise ValueError(f"length must be an int in [1, max_len={max_len}], got {length!r}")
     was_training = model.training
     model.eval()
-    table = model.positional.table  # (max_len, D)
-
-    def embed(x: torch.Tensor, offset: int) -> torch.Tensor:
-        positions = table[offset : offset + x.shape[1]].to(x.dtype)  # (L, D)
-        return model.target_proj(x) + positions  # (B, L, D)
-
-    memory = model.memory(z)  # (B, 1, D)
-    start = torch.zeros(z.shape[0], 1, model.output_proj.out_features, device=z.device)
     try:
-        return generate(model.decoder, memory, start, length, embed, model.output_proj)
+        return rollout_tvae(model, z, length)  # under no_grad: nothing is recorded
     finally:
         model.train(was_training)

@@ -77,7 +77,9 @@ class TVAEConfig:
         if not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool) or (
             self.n_classes < 0 or self.n_classes == 1
         ):
-            raise ValueError(f"n_classes must be 0 (no classifier) or an int >= 2, got {self.n_classes!r}")
+            raise ValueError(
+                f"n_classes must be 0 (no classifier) or an int >= 2, got {self.n_classes!r}"
+            )
 
 
 class TransformerVAE(nn.Module):
@@ -178,7 +180,9 @@ class TransformerVAE(nn.Module):
     def classify(self, mu: torch.Tensor) -> torch.Tensor:
         """Class logits (B, n_classes) from latent means ``mu`` (B, Z); needs ``n_classes > 0``."""
         if not self.config.n_classes:
-            raise ValueError("this model has no classifier: build it with TVAEConfig(n_classes=...)")
+            raise ValueError(
+                "this model has no classifier: build it with TVAEConfig(n_classes=...)"
+            )
         if mu.dim() != 2 or mu.shape[1] != self.config.latent_dim:
             raise ValueError(
                 f"mu must have shape (B, Z={self.config.latent_dim}), got {tuple(mu.shape)}"
