@@ -1,6 +1,6 @@
 """Train the chapter-7 Transformer-VAEs on the door cycles and save their checkpoints.
 
-Usage (from the repository root; about 40 minutes on a quiet 2-core CPU)::
+Usage (from the repository root; about 30 minutes on one thread of a quiet CPU)::
 
     python -m tvae_lib.train_tvae                  # every run below
     python -m tvae_lib.train_tvae --runs final     # one run
