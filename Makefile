@@ -7,14 +7,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# The reproducible numeric mode (tvae_lib/numerics.py): every command that writes or checks the
+# book's outputs runs through it, so they repeat bit for bit on any x86-64 CPU with AVX2, whatever
+# its core count. `.venv/bin/python -m tvae_lib.numerics --show` lists the settings.
+MODE := $(BIN)/python -m tvae_lib.numerics --
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 
-.PHONY: help install book test lint unit nbval hygiene notebooks test-browser bench clean
+.PHONY: help install book test lint unit nbval hygiene notebooks check-numbers checkpoints \
+	test-browser bench clean
 
 help:
 	@echo "make book          build the HTML book (_build/html/index.html)"
 	@echo "make test          lint + unit tests with coverage + notebook hygiene + strict nbval"
 	@echo "make notebooks     re-execute every notebook in place from a fresh kernel"
+	@echo "make check-numbers re-execute the notebooks elsewhere; compare glued numbers within tolerances"
+	@echo "make checkpoints   retrain the chapter-7 checkpoints (about 30 minutes)"
 	@echo "make test-browser  open every page of the built book in headless Chromium"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -34,13 +41,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check tvae_lib tests notebooks book/_ext
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -p no:cacheprovider tests --cov=tvae_lib --cov-report=term --cov-fail-under=90
+	$(MODE) $(BIN)/python -m pytest -p no:cacheprovider tests --cov=tvae_lib --cov-report=term --cov-fail-under=90
 
 hygiene: $(STAMP)
 	$(BIN)/python tests/check_notebooks.py $(NOTEBOOKS)
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(NOTEBOOKS)
+	$(MODE) $(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(NOTEBOOKS)
 
 test: lint unit hygiene nbval
 
@@ -49,10 +56,19 @@ test: lint unit hygiene nbval
 notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; start=$$(date +%s); \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  $(MODE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.kernel_name=python3 "$$nb" || exit 1; \
 	  echo "   $$(( $$(date +%s) - start )) s"; \
 	done
+
+# Where the bits cannot match (ARM, a GPU, another PyTorch): re-execute the notebooks into a
+# temporary folder, in this machine's own numeric setting, and compare every glued number with the
+# committed one within the tolerance tests/glued_tolerances.toml states for it.
+check-numbers: $(STAMP)
+	$(BIN)/python tests/check_numbers.py $(NOTEBOOKS)
+
+checkpoints: $(STAMP)
+	$(MODE) $(BIN)/python -m tvae_lib.train_tvae
 
 test-browser: book
 	$(BIN)/python tests/browser/check_book.py _build/html

@@ -10,3 +10,11 @@ imports plotting.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+if _os.environ.get("TVAE_NUMERIC_MODE") == "reproducible":
+    # Inside the reproducible mode (tvae_lib.numerics): pin the thread count and turn oneDNN off.
+    from tvae_lib.numerics import apply_in_process as _apply_in_process
+
+    _apply_in_process()

@@ -1,12 +1,13 @@
 """Train the chapter-7 Transformer-VAEs on the door cycles and save their checkpoints.
 
-Usage (from the repository root; about 30 minutes on one thread of a quiet CPU)::
+Usage (from the repository root; ``make checkpoints`` runs the first line)::
 
     python -m tvae_lib.train_tvae                  # every run below
     python -m tvae_lib.train_tvae --runs final     # one run
 
-Training uses one CPU thread by default (``--threads``), so a run gives the same weights on
-any machine: with more threads, PyTorch splits sums differently and the last digits change.
+The command always trains in the reproducible numeric mode (:mod:`tvae_lib.numerics`): started
+outside it, it restarts itself inside, so a run gives the same weights on any x86-64 CPU with
+AVX2, whatever its core count.
 
 Each run writes ``checkpoints/tvae_<run>.pt`` (config, weights and the training history, see
 :func:`tvae_lib.tvae.save_checkpoint`). Chapter 7 loads these files instead of training for
@@ -17,6 +18,8 @@ current code and reproduce the numbers the chapter quotes.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tvae_lib.data import load_door_cycles
 from tvae_lib.decoding import rollout_tvae
+from tvae_lib.numerics import MODE_VARIABLE, describe, mode_environment
 from tvae_lib.sequences import PaddedBatch
 from tvae_lib.training import fit
 from tvae_lib.tvae import TransformerVAE, TVAEConfig, save_checkpoint
@@ -245,13 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default=",".join(RUNS), help="comma-separated run names")
     parser.add_argument("--out", default="checkpoints", help="folder for the .pt files")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--threads", type=int, default=1,
-        help="CPU threads; the committed checkpoints used 1, which makes a run repeat "
-        "bit for bit on machines with different core counts",
-    )  # fmt: skip
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    print(f"training in the {describe()}", flush=True)
     for name in args.runs.split(","):
         if name not in RUNS:
             raise SystemExit(f"unknown run {name!r}; choose from {sorted(RUNS)}")
@@ -264,4 +263,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get(MODE_VARIABLE) != "reproducible":  # not restarted yet
+        # the libraries read the mode's settings when they load: restart inside it
+        os.execvpe(sys.executable, sys.orig_argv, mode_environment())
     main()
