@@ -11,13 +11,14 @@ choices:
   reproducibility (``MKL_CBWR=AVX2,STRICT``: fixed blocking, deterministic reductions, static
   scheduling) with a fixed thread count (``MKL_DYNAMIC=FALSE``). Intel documents the AVX2 branch
   for Intel CPUs; on others MKL falls back to its AUTO branch, whose results Intel does not
-  promise to match. Measured: an Intel Xeon and an AMD EPYC (both with AVX-512) gave the same
-  bits for every product tried in this setting, and different bits without it. Should an AMD
+  promise to match. Measured with the same MKL build (2024.2): an Intel Xeon and an AMD EPYC,
+  both with AVX-512, gave the same bits in this setting for four matrix products (64 to 1024
+  on a side) and an LSTM, and different bits on their own settings. Should an AMD
   machine ever differ, ``MKL_CBWR=COMPATIBLE`` (SSE2 code, documented as vendor-neutral) is the
   fallback, at about twice the cost of a matrix product;
-* oneDNN off: its kernels choose their blocking from the cache sizes, so an LSTM or a
-  convolution goes through PyTorch's own kernels and MKL instead (``ONEDNN_MAX_CPU_ISA`` caps
-  whatever still reaches it);
+* oneDNN off: Intel promises its results bit for bit only from run to run on one hardware
+  platform, so an LSTM or a convolution goes through PyTorch's own kernels and MKL instead
+  (``ONEDNN_MAX_CPU_ISA`` caps whatever still reaches it);
 * OpenBLAS, behind NumPy and scikit-learn, to its Haswell (AVX2) kernels on one thread, and
   NumPy's own SIMD loops to the AVX2 level (``NPY_ENABLE_CPU_FEATURES=X86_V3``);
 * the intra-op thread count to :data:`THREADS`, whatever the machine's core count;
