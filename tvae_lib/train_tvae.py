@@ -9,6 +9,13 @@ The command always trains in the reproducible numeric mode (:mod:`tvae_lib.numer
 outside it, it restarts itself inside, so a run gives the same weights on any x86-64 CPU with
 AVX2, whatever its core count.
 
+The committed checkpoints predate the mode: they were trained on one thread with the machine's
+own kernels, so this command now gives weights that differ from them in the last bits. The
+chapter-7 numbers computed from the final model stay within ``make check-numbers``' tolerances
+(free-running MSE 0.0057 against 0.0060, 5-NN accuracy 0.960 against 0.962), but the 6-epoch
+remedy runs sit close to their thresholds (``input_dropout`` then keeps one unit active), which
+is why the committed files are kept until chapter 7 is retrained over several seeds.
+
 Each run writes ``checkpoints/tvae_<run>.pt`` (config, weights and the training history, see
 :func:`tvae_lib.tvae.save_checkpoint`). Chapter 7 loads these files instead of training for
 longer than its time budget allows; ``tests/test_tvae.py`` checks that they load into the
