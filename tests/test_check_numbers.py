@@ -1,12 +1,9 @@
 import json
-import sys
 from pathlib import Path
 
+import check_numbers as cn
 import nbformat
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import check_numbers as cn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from check_numbers import glued_values  # tests/ is on the path, as for every test module
 
 from tvae_lib import tvae
 from tvae_lib.data import load_door_cycles
@@ -243,17 +244,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_7 = ROOT / "notebooks" / "07_tvae.ipynb"
 
 
-def _glued(notebook: Path) -> dict[str, float]:
-    """The values a notebook glued with myst-nb, read from its stored outputs."""
-    values = {}
-    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name is not None:
-                values[name] = float(output["data"]["application/papermill.record/text/plain"])
-    return values
-
-
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_checkpoints_load_into_the_current_code(run):
     model, metadata = tvae.load_checkpoint(ROOT / "checkpoints" / f"tvae_{run}.pt")
@@ -264,7 +254,7 @@ def test_checkpoints_load_into_the_current_code(run):
 
 def test_checkpoints_reproduce_the_glued_numbers():
     torch.set_num_threads(1)
-    glued = _glued(CHAPTER_7)
+    glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x, labels, _ = val.tensors()
     collapsed, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_collapsed.pt")
