@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tvae_lib import sequences
+from tvae_lib import sequences, storage
 
 
 def _ragged(n_features: int = 2) -> list[np.ndarray]:
@@ -95,38 +95,38 @@ def test_collate_empty_batch_raises():
 
 
 def test_npz_round_trip_and_no_pickle(tmp_path):
-    path = sequences.save_npz(
+    path = storage.save_npz(
         tmp_path / "sub" / "a.npz", x=np.arange(6.0).reshape(2, 3), n=np.int64(3)
     )
-    loaded = sequences.load_npz(path, required=["x"])
+    loaded = storage.load_npz(path, required=["x"])
     np.testing.assert_array_equal(loaded["x"], np.arange(6.0).reshape(2, 3))
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left behind
     with pytest.raises(ValueError, match="dtype object"):
-        sequences.save_npz(tmp_path / "b.npz", x=np.array([{"a": 1}], dtype=object))
+        storage.save_npz(tmp_path / "b.npz", x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="at least one"):
-        sequences.save_npz(tmp_path / "c.npz")
+        storage.save_npz(tmp_path / "c.npz")
     with pytest.raises(ValueError, match=r"end in \.npz"):
-        sequences.save_npz(tmp_path / "d.npy", x=np.zeros(1))
+        storage.save_npz(tmp_path / "d.npy", x=np.zeros(1))
     with pytest.raises(ValueError, match="lacks the arrays"):
-        sequences.load_npz(path, required=["y"])
+        storage.load_npz(path, required=["y"])
 
 
 def test_load_npz_refuses_pickled_objects(tmp_path):
     path = tmp_path / "pickled.npz"
     np.savez(path, x=np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
-        sequences.load_npz(path)
+        storage.load_npz(path)
 
 
 def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
-    path = sequences.save_npz(tmp_path / "keep.npz", x=np.ones(3))
+    path = storage.save_npz(tmp_path / "keep.npz", x=np.ones(3))
 
     def broken_savez(*args, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
-        sequences.save_npz(path, x=np.zeros(3))
+        storage.save_npz(path, x=np.zeros(3))
     monkeypatch.undo()
-    np.testing.assert_array_equal(sequences.load_npz(path)["x"], np.ones(3))
+    np.testing.assert_array_equal(storage.load_npz(path)["x"], np.ones(3))
     assert list(tmp_path.iterdir()) == [path]

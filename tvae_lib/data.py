@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from tvae_lib.sequences import SequenceDataset, load_npz, save_npz
+from tvae_lib.sequences import SequenceDataset
+from tvae_lib.storage import load_npz, save_npz
 
 __all__ = [
     "CHANNELS",
