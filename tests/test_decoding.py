@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from tvae_lib import masks
-from tvae_lib.decoding import DecoderCache, decoder_step, generate, generate_tvae, rollout_tvae
+from tvae_lib.attention import KVCache
+from tvae_lib.decoding import DecoderCache, generate
 from tvae_lib.transformer import Decoder, DecoderLayer
 from tvae_lib.tvae import TransformerVAE, TVAEConfig
 
@@ -20,26 +21,40 @@ def test_step_by_step_equals_the_full_causal_pass(norm_first, final_norm):
     decoder = _decoder(norm_first, final_norm)
     x, memory = torch.randn(3, 9, D), torch.randn(3, 4, D)
     memory_padding = masks.padding_mask(torch.tensor([4, 2, 3]), max_len=4)
-    full = decoder(x, memory, self_attn_mask=masks.causal_mask(9),
-                   memory_key_padding_mask=memory_padding)  # (B, T, D)
-    cache = DecoderCache(decoder, memory, memory_key_padding_mask=memory_padding)
     with torch.no_grad():
-        steps = [decoder_step(decoder, x[:, t : t + 1], cache) for t in range(9)]
+        full = decoder(x, memory, self_attn_mask=masks.causal_mask(9),
+                       memory_key_padding_mask=memory_padding)  # (B, T, D)
+        cache = DecoderCache(decoder)
+        steps = [decoder(x[:, t : t + 1], memory, memory_key_padding_mask=memory_padding,
+                         cache=cache) for t in range(9)]  # fmt: skip
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
     assert cache.length == 9
 
 
+def test_a_prefix_then_single_steps_equals_the_full_pass():
+    decoder = _decoder(norm_first=False)
+    x, memory = torch.randn(2, 7, D), torch.randn(2, 1, D)
+    with torch.no_grad():
+        full = decoder(x, memory, self_attn_mask=masks.causal_mask(7))
+        cache = DecoderCache(decoder)
+        prefix = decoder(x[:, :4], memory, self_attn_mask=masks.causal_mask(4), cache=cache)
+        rest = [decoder(x[:, t : t + 1], memory, cache=cache) for t in range(4, 7)]
+    torch.testing.assert_close(torch.cat([prefix, *rest], dim=1), full, atol=1e-5, rtol=0)
+
+
 def test_cache_grows_by_one_position_per_step():
     decoder = _decoder(norm_first=False)
-    cache = DecoderCache(decoder, torch.randn(2, 1, D))
-    assert cache.layers[0].self_keys is None
-    assert cache.layers[0].cross_keys.shape == (2, H, 1, D // H)  # computed once
+    cache = DecoderCache(decoder)
+    memory = torch.randn(2, 1, D)
+    assert cache.layers[0].self_attn.keys is None
     with torch.no_grad():
         for t in range(1, 4):
-            decoder_step(decoder, torch.randn(2, 1, D), cache)
+            decoder(torch.randn(2, 1, D), memory, cache=cache)
             for layer_cache in cache.layers:
-                assert layer_cache.self_keys.shape == (2, H, t, D // H)
-                assert layer_cache.self_values.shape == (2, H, t, D // H)
+                assert layer_cache.self_attn.keys.shape == (2, H, t, D // H)
+                assert layer_cache.self_attn.values.shape == (2, H, t, D // H)
+                assert layer_cache.cross_attn.keys.shape == (2, H, 1, D // H)  # computed once
+    assert cache.length == 3
 
 
 def _embed_and_project():
@@ -57,8 +72,9 @@ def test_cached_generation_equals_naive_generation(norm_first):
     decoder = _decoder(norm_first, final_norm=norm_first)
     embed, project = _embed_and_project()
     memory, start = torch.randn(5, 1, D), torch.zeros(5, 1, F_IN)
-    naive = generate(decoder, memory, start, 30, embed, project, cached=False)
-    cached = generate(decoder, memory, start, 30, embed, project, cached=True)
+    with torch.no_grad():
+        naive = generate(decoder, memory, start, 30, embed, project, cached=False)
+        cached = generate(decoder, memory, start, 30, embed, project, cached=True)
     assert naive.shape == cached.shape == (5, 30, F_IN)
     assert (naive - cached).abs().max().item() <= 1e-5
 
@@ -67,57 +83,94 @@ def test_naive_generation_feeds_each_output_back():
     decoder = _decoder(norm_first=False)
     embed, project = _embed_and_project()
     memory, start = torch.randn(2, 1, D), torch.zeros(2, 1, F_IN)
-    out = generate(decoder, memory, start, 4, embed, project, cached=False)
-    inputs = torch.cat([start, out[:, :3]], dim=1)  # (B, 4, F): start, then outputs 0..2
     with torch.no_grad():
+        out = generate(decoder, memory, start, 4, embed, project, cached=False)
+        inputs = torch.cat([start, out[:, :3]], dim=1)  # (B, 4, F): start, then outputs 0..2
         teacher_forced = project(decoder(embed(inputs, 0), memory,
                                          self_attn_mask=masks.causal_mask(4)))
     torch.testing.assert_close(out, teacher_forced, atol=1e-6, rtol=0)
 
 
+def test_a_cache_serves_only_its_own_decoder_and_weights():
+    decoder, other = _decoder(norm_first=False), _decoder(norm_first=False)
+    memory = torch.randn(2, 1, D)
+    cache = DecoderCache(decoder)
+    with torch.no_grad():
+        decoder(torch.randn(2, 1, D), memory, cache=cache)
+    with pytest.raises(ValueError, match="another decoder"):
+        other(torch.randn(2, 1, D), memory, cache=cache)
+    with torch.no_grad():
+        decoder.layers[0].self_attn.q_proj.weight.add_(0.1)  # what an optimiser step does
+    with pytest.raises(ValueError, match="weights changed"):
+        decoder(torch.randn(2, 1, D), memory, cache=cache)
+    fresh = DecoderCache(decoder)
+    decoder.load_state_dict(other.state_dict())
+    with pytest.raises(ValueError, match="weights changed"):
+        decoder(torch.randn(2, 1, D), memory, cache=fresh)
+
+
 def test_bad_inputs():
     decoder = _decoder(norm_first=False)
     memory = torch.randn(2, 1, D)
-    cache = DecoderCache(decoder, memory)
-    with pytest.raises(ValueError, match=r"x must have shape \(B=2, 1, D\)"):
-        decoder_step(decoder, torch.randn(2, 3, D), cache)
-    with pytest.raises(ValueError, match="memory must have shape"):
-        DecoderCache(decoder, torch.randn(2, D))
-    with pytest.raises(ValueError, match="memory_key_padding_mask must be bool"):
-        DecoderCache(decoder, memory, memory_key_padding_mask=torch.ones(2, 1))
+    cache = DecoderCache(decoder)
+    with torch.no_grad():
+        decoder(torch.randn(2, 1, D), memory, cache=cache)
+    with pytest.raises(ValueError, match="batch of 2 sequences, but query has B=3"):
+        decoder(torch.randn(3, 1, D), torch.randn(3, 1, D), cache=cache)
     with pytest.raises(TypeError, match="decoder must be a tvae_lib Decoder"):
-        DecoderCache(nn.Linear(2, 2), memory)
-    with pytest.raises(ValueError, match="cache must be a DecoderCache"):
-        decoder_step(_decoder(False, n_layers=3), torch.randn(2, 1, D), cache)
+        DecoderCache(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="cache must be a KVCache"):
+        decoder.layers[0].self_attn(memory, memory, memory, cache={"keys": None})
     with pytest.raises(ValueError, match="steps must be a positive int"):
         generate(decoder, memory, torch.zeros(2, 1, F_IN), 0, *_embed_and_project())
-    decoder.train()
-    with pytest.raises(ValueError, match="evaluation mode"):
-        decoder_step(decoder, torch.randn(2, 1, D), cache)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        generate(decoder, memory, torch.zeros(2, 1, F_IN), True, *_embed_and_project())
+    with pytest.raises(ValueError, match=r"start must have shape \(B=2, 1, F\)"):
+        generate(decoder, memory, torch.zeros(3, 1, F_IN), 2, *_embed_and_project())
+    assert KVCache().length == 0
 
 
-def test_generate_tvae_equals_the_models_naive_loop():
-    model = TransformerVAE(TVAEConfig(n_features=3, d_model=16, n_heads=4, d_ff=32,
-                                      latent_dim=2, max_len=40, dropout=0.1)).train()
+def _tvae(**changes) -> TransformerVAE:
+    return TransformerVAE(TVAEConfig(n_features=3, d_model=16, n_heads=4, d_ff=32,
+                                     latent_dim=2, max_len=40, **changes))  # fmt: skip
+
+
+def test_free_run_cached_equals_naive_and_keeps_the_mode():
+    model = _tvae(dropout=0.1).eval()
     z = torch.randn(4, 2)
-    cached = generate_tvae(model, z, 40)
-    assert model.training  # the mode is restored
-    naive = model.eval().decode_autoregressive(z, 40)
+    with torch.no_grad():
+        cached = model.free_run(z, 40)
+        naive = model.free_run(z, 40, cached=False)
     assert cached.shape == naive.shape == (4, 40, 3)
     assert (cached - naive).abs().max().item() <= 1e-5
-    with pytest.raises(ValueError, match=r"length must be an int in \[1, max_len=40\]"):
-        generate_tvae(model, z, 41)
+    assert not model.training
+    with pytest.raises(ValueError, match=r"T=41 is outside \[1, max_len=40\]"):
+        model.free_run(z, 41)
 
 
-def test_rollout_tvae_equals_generation_and_carries_gradients():
-    model = TransformerVAE(TVAEConfig(n_features=3, d_model=16, n_heads=4, d_ff=32,
-                                      latent_dim=2, max_len=12)).train()
+def test_free_run_carries_gradients():
+    model = _tvae().train()
     z = torch.randn(3, 2, requires_grad=True)
-    rolled = rollout_tvae(model, z, 12)
-    assert model.training and model.decoder.training  # the modes are restored
-    torch.testing.assert_close(rolled.detach(), generate_tvae(model, z.detach(), 12))
+    rolled = model.free_run(z, 12)
+    assert model.training
+    with torch.no_grad():
+        torch.testing.assert_close(rolled.detach(), model.free_run(z.detach(), 12))
     rolled.pow(2).sum().backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
     assert model.target_proj.weight.grad.abs().sum() > 0  # the fed-back inputs are trained too
-    with pytest.raises(ValueError, match=r"length must be an int in \[1, max_len=12\]"):
-        rollout_tvae(model, z, 13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_free_running_paths_in_other_dtypes(dtype):
+    model = _tvae().to(dtype).eval()
+    x = torch.randn(2, 10, 3, dtype=dtype)
+    for out in (model.reconstruct(x), model.generate(2, 10),
+                model.generate(2, lengths=torch.tensor([4, 10]))):  # fmt: skip
+        assert out.dtype == dtype and out.shape == (2, 10, 3) and torch.isfinite(out).all()
+    with torch.no_grad():
+        cached, naive = model.free_run(model.encode(x)[0], 10), model.free_run(
+            model.encode(x)[0], 10, cached=False)  # fmt: skip
+    tolerance = 1e-10 if dtype == torch.float64 else 0.1
+    assert (cached - naive).abs().max().item() <= tolerance
+    with pytest.raises(TypeError, match="dtype torch.float32 but the model's weights"):
+        model.encode(torch.randn(2, 10, 3))

@@ -24,9 +24,10 @@ def test_causal_mask_matches_torch_convention_after_conversion():
     torch.testing.assert_close(ours, theirs)
 
 
-@pytest.mark.parametrize("size", [0, -2, 2.0, True])
-def test_causal_mask_rejects_bad_size(size):
-    with pytest.raises(ValueError, match="size"):
+@pytest.mark.parametrize(("size", "error"), [(0, ValueError), (-2, ValueError), (2.0, TypeError),
+                                             (True, TypeError)])  # fmt: skip
+def test_causal_mask_rejects_bad_size(size, error):
+    with pytest.raises(error, match="size must be"):
         masks.causal_mask(size)
 
 

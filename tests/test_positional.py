@@ -47,9 +47,10 @@ def test_relative_position_is_a_rotation():
     torch.testing.assert_close(table[:-shift] @ solution, table[shift:], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("max_len, d_model", [(0, 4), (4, 0), (2.0, 4), (4, True)])
-def test_sinusoidal_table_rejects_bad_sizes(max_len, d_model):
-    with pytest.raises(ValueError, match="must be a positive int"):
+@pytest.mark.parametrize("max_len, d_model, error", [(0, 4, ValueError), (4, 0, ValueError),
+                                                     (2.0, 4, TypeError), (4, True, TypeError)])
+def test_sinusoidal_table_rejects_bad_sizes(max_len, d_model, error):
+    with pytest.raises(error, match="must be a positive int|must be an int"):
         sinusoidal_table(max_len, d_model)
 
 

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tvae_lib import sequences, storage
+from tvae_lib import sequences
+from tvae_lib import sequences as sequences_module
 
 
 def _ragged(n_features: int = 2) -> list[np.ndarray]:
@@ -94,39 +95,78 @@ def test_collate_empty_batch_raises():
         sequences.collate_padded([])
 
 
-def test_npz_round_trip_and_no_pickle(tmp_path):
-    path = storage.save_npz(
-        tmp_path / "sub" / "a.npz", x=np.arange(6.0).reshape(2, 3), n=np.int64(3)
-    )
-    loaded = storage.load_npz(path, required=["x"])
-    np.testing.assert_array_equal(loaded["x"], np.arange(6.0).reshape(2, 3))
-    assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left behind
-    with pytest.raises(ValueError, match="dtype object"):
-        storage.save_npz(tmp_path / "b.npz", x=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match="at least one"):
-        storage.save_npz(tmp_path / "c.npz")
-    with pytest.raises(ValueError, match=r"end in \.npz"):
-        storage.save_npz(tmp_path / "d.npy", x=np.zeros(1))
-    with pytest.raises(ValueError, match="lacks the arrays"):
-        storage.load_npz(path, required=["y"])
+def _ragged4(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(3.0, 2.0, size=(int(n), 4)).astype(np.float32) for n in (5, 9, 2, 7)]
 
 
-def test_load_npz_refuses_pickled_objects(tmp_path):
-    path = tmp_path / "pickled.npz"
-    np.savez(path, x=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match="allow_pickle"):
-        storage.load_npz(path)
+def test_scaler_matches_sklearn_on_the_stacked_real_steps():
+    from sklearn.preprocessing import StandardScaler
+
+    sequences = _ragged4()
+    scaler = sequences_module.SequenceScaler().fit(sequences)
+    reference = StandardScaler().fit(np.concatenate(sequences))
+    np.testing.assert_allclose(scaler.mean_, reference.mean_, rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale_, reference.scale_, rtol=1e-6)
+    scaled = scaler.transform(sequences)
+    np.testing.assert_allclose(np.concatenate(scaled),
+                               reference.transform(np.concatenate(sequences)), atol=1e-5)
+    for original, back in zip(sequences, scaler.inverse_transform(scaled), strict=True):
+        np.testing.assert_allclose(back, original, atol=1e-5)
 
 
-def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
-    path = storage.save_npz(tmp_path / "keep.npz", x=np.ones(3))
+def test_scaler_on_a_padded_array_ignores_and_keeps_the_padding():
+    sequences = _ragged4()
+    x, lengths = sequences_module.pad_sequences(sequences, pad_value=np.float32(1e30))
+    by_list = sequences_module.SequenceScaler().fit(sequences)
+    by_array = sequences_module.SequenceScaler().fit(x, lengths)
+    np.testing.assert_allclose(by_array.mean_, by_list.mean_)
+    scaled = by_array.transform(x, lengths)
+    assert scaled[2, 2:].min() == np.float32(1e30)  # padding untouched
+    np.testing.assert_allclose(scaled[1, :9], by_list.transform(sequences)[1], atol=1e-6)
+    back = by_array.inverse_transform(torch.from_numpy(scaled), lengths)
+    np.testing.assert_allclose(back[0, :5], sequences[0], atol=1e-5)
 
-    def broken_savez(*args, **kwargs):
-        raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
-        storage.save_npz(path, x=np.zeros(3))
-    monkeypatch.undo()
-    np.testing.assert_array_equal(storage.load_npz(path)["x"], np.ones(3))
-    assert list(tmp_path.iterdir()) == [path]
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda s: s.transform([np.zeros((3, 4))]), ValueError, "not fitted"),
+        (lambda s: s.fit(_ragged4()).transform([np.zeros((3, 2))]), ValueError, "F=4 channels"),
+        (lambda s: s.fit(np.zeros((2, 5, 4)), lengths=[0, 5]), ValueError, r"lengths must lie in \[1, T=5\]"),
+        (lambda s: s.fit(np.zeros((2, 5, 4)), lengths=[2.0, 5.0]), TypeError, "integers"),
+        (lambda s: s.fit([np.full((3, 4), np.nan)]), ValueError, "NaN or inf"),
+        (lambda s: s.fit(np.zeros((5, 4)), lengths=[5]), ValueError, r"\(N, T, F\) array"),
+    ],
+)  # fmt: skip
+def test_scaler_bad_inputs(call, error, match):
+    with pytest.raises(error, match=match):
+        call(sequences_module.SequenceScaler())
+
+
+def test_constant_channels_keep_unit_scale():
+    scaler = sequences_module.SequenceScaler().fit([np.ones((4, 2))])
+    np.testing.assert_array_equal(scaler.scale_, [1.0, 1.0])
+
+
+def test_random_crops_are_windows_of_the_sequences_with_fresh_lengths():
+    series = [np.arange(40, dtype=np.float32).reshape(20, 2) + 100 * i for i in range(3)]
+    crops = sequences_module.RandomCrops(series, [0, 1, 2], min_len=5, max_len=12,
+                                         crops_per_sequence=4, seed=0)  # fmt: skip
+    assert len(crops) == 12
+    lengths = set()
+    for index in range(len(crops)):
+        x, label = crops[index]
+        assert label == index // 4 and 5 <= len(x) <= 12
+        start = int(x[0, 0] - 100 * label) // 2
+        np.testing.assert_array_equal(x.numpy(), series[label][start : start + len(x)])
+        lengths.add(len(x))
+    assert len(lengths) > 1
+    batch = crops.collate([crops[i] for i in range(4)])
+    assert batch.mask.sum(dim=1).tolist() == batch.lengths.tolist()
+    again = sequences_module.RandomCrops(series, min_len=5, max_len=12, seed=0)
+    assert len(again[0][0]) == len(sequences_module.RandomCrops(series, min_len=5, max_len=12, seed=0)[0][0])
+    with pytest.raises(ValueError, match="max_len must be >= min_len=5"):
+        sequences_module.RandomCrops(series, min_len=5, max_len=4)
+    with pytest.raises(ValueError, match="min_len must be a positive int"):
+        sequences_module.RandomCrops(series, min_len=0)

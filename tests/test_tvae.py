@@ -7,11 +7,14 @@ from check_numbers import glued_values  # tests/ is on the path, as for every te
 
 from tvae_lib import tvae
 from tvae_lib.data import load_door_cycles
+from tvae_lib.evaluation import evaluate_tvae
 from tvae_lib.masks import padding_mask
-from tvae_lib.train_tvae import RUNS, validation_metrics
+from tvae_lib.storage import CheckpointError
+from tvae_lib.train_tvae import RUNS
 from tvae_lib.vae import vae_loss
 
-SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20)
+SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20,
+             decoder_input_dropout=0.0, embedding="linear", pooling="mean")
 
 
 def _model(**changes) -> tvae.TransformerVAE:
@@ -47,7 +50,8 @@ def test_decoder_is_causal_under_teacher_forcing():
 def test_free_running_equals_teacher_forcing_on_its_own_output():
     model = _model().eval()
     z = torch.randn(3, 2)
-    generated = model.decode_autoregressive(z, 8)
+    with torch.no_grad():
+        generated = model.free_run(z, 8)
     torch.testing.assert_close(model.decode(z, generated), generated, atol=1e-5, rtol=1e-5)
 
 
@@ -153,8 +157,10 @@ def test_bad_inputs_raise(x, match):
 def test_bad_masks_config_and_codes_raise():
     model = _model()
     x = torch.randn(2, 5, 3)
-    with pytest.raises(ValueError, match="mask must be a bool"):
+    with pytest.raises(ValueError, match=r"mask must have shape \(B, T\)=\(2, 5\)"):
         model.encode(x, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="mask must be a bool tensor"):
+        model.encode(x, torch.ones(2, 5))
     with pytest.raises(ValueError, match="first step"):
         model.encode(x, torch.zeros(2, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="Z=2"):
@@ -162,7 +168,9 @@ def test_bad_masks_config_and_codes_raise():
     with pytest.raises(ValueError, match="length T=30"):
         model.generate(1, length=30)
     with pytest.raises(ValueError, match="n must be"):
-        model.generate(0)
+        model.generate(0, length=3)
+    with pytest.raises(ValueError, match="exactly one of length"):
+        model.generate(2)
     with pytest.raises(ValueError, match="multiple of n_heads"):
         tvae.TVAEConfig(d_model=10, n_heads=4)
     with pytest.raises(ValueError, match="decoder_input_dropout"):
@@ -172,7 +180,7 @@ def test_bad_masks_config_and_codes_raise():
     with pytest.raises(ValueError, match="pooling must be"):
         tvae.TVAEConfig(pooling="max")
     for bad in (1, -1, 2.0, True):
-        with pytest.raises(ValueError, match="n_classes must be"):
+        with pytest.raises((TypeError, ValueError), match="n_classes must be"):
             tvae.TVAEConfig(n_classes=bad)
     with pytest.raises(TypeError, match="TVAEConfig"):
         tvae.TransformerVAE({"d_model": 8})
@@ -205,8 +213,20 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
 
 def test_load_rejects_other_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a TransformerVAE checkpoint"):
+    with pytest.raises(CheckpointError, match="other.pt"):
         tvae.load_checkpoint(tmp_path / "other.pt")
+
+
+def test_load_rejects_weights_that_do_not_fit_the_config(tmp_path):
+    model = _model()
+    from tvae_lib import storage
+
+    state = {k: v for k, v in model.state_dict().items() if "to_mu" not in k}
+    from dataclasses import asdict
+
+    storage.save_checkpoint(tmp_path / "m.pt", config=asdict(model.config), state_dict=state)
+    with pytest.raises(CheckpointError, match="does not fit this TransformerVAE"):
+        tvae.load_checkpoint(tmp_path / "m.pt")
 
 
 def test_tiny_model_overfits_a_few_cycles():
@@ -249,7 +269,8 @@ def test_checkpoints_load_into_the_current_code(run):
     model, metadata = tvae.load_checkpoint(ROOT / "checkpoints" / f"tvae_{run}.pt")
     assert metadata["run"] == run
     assert model.config == RUNS[run].config
-    assert len(metadata["history"]["val_kl"]) == RUNS[run].epochs + RUNS[run].free_running_epochs
+    recipe = RUNS[run].recipe
+    assert len(metadata["history"]["val_kl"]) == recipe.epochs + recipe.free_running_epochs
 
 
 def test_checkpoints_reproduce_the_glued_numbers():
@@ -259,11 +280,11 @@ def test_checkpoints_reproduce_the_glued_numbers():
     x, labels, _ = val.tensors()
     collapsed, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_collapsed.pt")
     assert (
-        validation_metrics(collapsed, x, labels, free_running=False)["active_units"]
+        evaluate_tvae(collapsed, x, labels=labels, free_running=False)["active_units"]
         == (glued["collapsed_active_units"])
     )
     final, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_final.pt")
-    metrics = validation_metrics(final, x, labels)
+    metrics = evaluate_tvae(final, x, labels=labels)
     assert metrics["active_units"] == glued["tvae_active_units"]
     expected = {
         "mse_free_running": glued["tvae_val_mse_free_running"],

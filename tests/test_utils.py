@@ -17,9 +17,10 @@ def test_seed_everything_returns_seeded_generator():
     torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
-def test_seed_everything_rejects_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed"):
+@pytest.mark.parametrize(("seed", "error"), [(-1, ValueError), (1.5, TypeError), ("0", TypeError),
+                                             (True, TypeError)])  # fmt: skip
+def test_seed_everything_rejects_bad_seed(seed, error):
+    with pytest.raises(error, match="seed must be"):
         utils.seed_everything(seed)
 
 

@@ -1,7 +1,12 @@
 """Scaled dot-product attention and multi-head attention, batch-first.
 
 Masks follow :mod:`tvae_lib.masks`: a boolean mask is ``True`` where attention is allowed.
-A query whose every key is masked gets all-zero weights and a zero output, never NaN.
+A query whose every key is masked gets all-zero weights and a zero output, never NaN, and
+whatever a masked key or value holds (even NaN or inf) never reaches an allowed position.
+
+For fast autoregressive decoding, :class:`MultiHeadAttention` can keep the keys and values of
+past positions in a :class:`KVCache` (as torchtune's attention layers do): the cache belongs to
+the attention layer, so a decoder layer's forward is the same code with and without it.
 
 Shapes: B batch, T query length, S key length, D d_model, H heads, Dh = D / H head size.
 """
@@ -9,6 +14,7 @@ Shapes: B batch, T query length, S key length, D d_model, H heads, Dh = D / H he
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +22,31 @@ from torch import nn
 
 from tvae_lib.masks import merge_masks
 
-__all__ = ["scaled_dot_product_attention", "MultiHeadAttention"]
+__all__ = ["scaled_dot_product_attention", "KVCache", "MultiHeadAttention"]
+
+
+@dataclass
+class KVCache:
+    """The keys and values one attention layer keeps between decoding steps.
+
+    A *growing* cache (self-attention) appends the keys and values of each new position;
+    a *static* one (cross-attention over a fixed memory) is filled on its first use and read
+    from then on, so the memory's projections are computed once.
+
+    Attributes:
+        static: Fill once, then reuse (cross-attention) instead of appending (self-attention).
+        keys: (B, H, L, Dh) or ``None`` before the first use.
+        values: (B, H, L, Dh) or ``None``.
+    """
+
+    static: bool = False
+    keys: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """Positions held so far."""
+        return 0 if self.keys is None else self.keys.shape[2]
 
 
 def scaled_dot_product_attention(
@@ -67,6 +97,8 @@ def scaled_dot_product_attention(
         # The most negative finite number rather than -inf: a fully masked row then gives a
         # finite (uniform) softmax instead of NaN, and is zeroed just below.
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        visible = mask.any(dim=-2)[..., None]  # (..., S, 1): keys some query may see
+        value = torch.where(visible, value, 0.0)  # a hidden value cannot leak, even NaN
     weights = scores.softmax(dim=-1)  # (..., T, S)
     if mask is not None:
         weights = weights * mask.any(dim=-1, keepdim=True)  # zero rows with no allowed key
@@ -125,16 +157,47 @@ class MultiHeadAttention(nn.Module):
         attn_mask: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
         need_weights: bool = False,
+        cache: KVCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from ``query`` to ``key``/``value``; see the class docstring for shapes.
+
+        Args:
+            query, key, value: (B, T, D), (B, S, D), (B, S, D).
+            attn_mask: (T, S) or (B, T, S) bool, ``True`` = allowed.
+            key_padding_mask: (B, S) bool, ``True`` at real keys.
+            need_weights: Also return the attention weights (the written-out path).
+            cache: Optional :class:`KVCache`. A growing cache prepends its past keys and values
+                to this call's (``key``/``value`` are then the new positions only, and the
+                masks cover ``S = past + new`` keys); a filled static cache replaces ``key``
+                and ``value`` altogether.
 
         Returns:
             ``(output, weights)``; ``weights`` is ``None`` unless ``need_weights``.
         """
-        self._check_inputs(query, key, value, attn_mask, key_padding_mask)
-        q = self.split_heads(self.q_proj(query))  # (B, H, T, Dh)
-        k = self.split_heads(self.k_proj(key))  # (B, H, S, Dh)
-        v = self.split_heads(self.v_proj(value))  # (B, H, S, Dh)
+        self._check_inputs(query, key, value, attn_mask, key_padding_mask, cache)
+        reuse = cache is not None and cache.static and cache.keys is not None
+        if key_padding_mask is not None and not reuse:
+            padded = ~key_padding_mask[..., -key.shape[1]:, None]  # (B, S_new, 1)
+            key, value = key.masked_fill(padded, 0.0), value.masked_fill(padded, 0.0)
+        if reuse:
+            q = self.split_heads(self.q_proj(query))  # (B, H, T, Dh)
+            k, v = cache.keys, cache.values  # (B, H, S, Dh) each
+        elif cache is not None and not cache.static and query is key and key is value:
+            # one new position of self-attention: one matrix product instead of three
+            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+            bias = None if self.q_proj.bias is None else torch.cat(
+                [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]
+            )
+            q, k, v = (self.split_heads(p) for p in F.linear(query, weight, bias).chunk(3, -1))
+        else:
+            q = self.split_heads(self.q_proj(query))  # (B, H, T, Dh)
+            k = self.split_heads(self.k_proj(key))  # (B, H, S, Dh)
+            v = self.split_heads(self.v_proj(value))  # (B, H, S, Dh)
+        if cache is not None and not reuse:
+            if not cache.static and cache.keys is not None:
+                k = torch.cat([cache.keys, k], dim=2)  # (B, H, past + new, Dh)
+                v = torch.cat([cache.values, v], dim=2)
+            cache.keys, cache.values = k, v
         mask = merge_masks(attn_mask, key_padding_mask)  # broadcastable to (B, H, T, S)
         dropout_p = self.dropout if self.training else 0.0
         if need_weights:
@@ -145,23 +208,35 @@ class MultiHeadAttention(nn.Module):
             weights = None
         return self.out_proj(self.merge_heads(out)), weights  # (B, T, D)
 
-    def _check_inputs(self, query, key, value, attn_mask, key_padding_mask) -> None:
+    def _check_inputs(self, query, key, value, attn_mask, key_padding_mask, cache) -> None:
         for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.dim() != 3 or x.shape[-1] != self.d_model:
-                raise ValueError(
-                    f"{name} must have shape (B, L, D={self.d_model}), got {tuple(x.shape)}"
-                )
+            if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
+                got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"{name} must have shape (B, L, D={self.d_model}), got {got}")
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
             raise ValueError(
                 f"query (B, T, D), key and value (B, S, D) disagree: {tuple(query.shape)}, "
                 f"{tuple(key.shape)}, {tuple(value.shape)}"
             )
         batch, target_len, source_len = query.shape[0], query.shape[1], key.shape[1]
-        if attn_mask is not None and tuple(attn_mask.shape[-2:]) != (target_len, source_len):
-            raise ValueError(
-                f"attn_mask must have shape (T={target_len}, S={source_len}) or (B, T, S), "
-                f"got {tuple(attn_mask.shape)}"
-            )
+        if cache is not None:
+            if not isinstance(cache, KVCache):
+                raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
+            if cache.keys is not None and cache.keys.shape[0] != batch:
+                raise ValueError(
+                    f"cache holds a batch of {cache.keys.shape[0]} sequences, but query has "
+                    f"B={batch}: build a new cache for a new batch"
+                )
+            if cache.keys is not None:
+                source_len = cache.length if cache.static else cache.length + source_len
+        if attn_mask is not None:
+            if attn_mask.dim() not in (2, 3) or tuple(attn_mask.shape[-2:]) != (
+                target_len, source_len
+            ) or (attn_mask.dim() == 3 and attn_mask.shape[0] != batch):
+                raise ValueError(
+                    f"attn_mask must have shape (T={target_len}, S={source_len}) or "
+                    f"(B={batch}, T, S), got {tuple(attn_mask.shape)}"
+                )
         if key_padding_mask is not None and tuple(key_padding_mask.shape) != (batch, source_len):
             raise ValueError(
                 f"key_padding_mask must have shape (B={batch}, S={source_len}), "

@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import torch
 
-from tvae_lib.decoding import generate_tvae
 from tvae_lib.tvae import TransformerVAE, TVAEConfig
 from tvae_lib.utils import count_parameters, seed_everything
 
@@ -57,8 +56,9 @@ def run_benchmark(
     seed_everything(0)
     model = TransformerVAE(config or TVAEConfig()).eval()
     z = torch.randn(batch_size, model.config.latent_dim)  # (B, Z)
-    naive_s, naive = time_call(lambda: model.decode_autoregressive(z, length), repeats)
-    cached_s, cached = time_call(lambda: generate_tvae(model, z, length), repeats)
+    with torch.no_grad():
+        naive_s, naive = time_call(lambda: model.free_run(z, length, cached=False), repeats)
+        cached_s, cached = time_call(lambda: model.free_run(z, length), repeats)
     naive_median, cached_median = statistics.median(naive_s), statistics.median(cached_s)
     return {
         "parameters": count_parameters(model),

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, TensorDataset
 
+from tvae_lib.checks import positive_int
 from tvae_lib.sequences import SequenceDataset
 from tvae_lib.storage import load_npz, save_npz
 
@@ -34,6 +36,7 @@ __all__ = [
     "make_door_cycles",
     "train_val_split",
     "load_door_cycles",
+    "door_loaders",
 ]
 
 CHANNELS = ("position", "current", "speed")
@@ -198,8 +201,7 @@ def make_door_cycles(
     Returns:
         The cycles, in shuffled class order.
     """
-    if not isinstance(n_cycles, int) or n_cycles < 1:
-        raise ValueError(f"n_cycles must be a positive int, got {n_cycles!r}")
+    positive_int("n_cycles", n_cycles)
     if not isinstance(seq_len, int) or seq_len < 80:
         raise ValueError(
             f"seq_len must be an int >= 80 (the slowest cycle's length), got {seq_len!r}"
@@ -243,3 +245,27 @@ def load_door_cycles(variable_length: bool = False, seed: int = 0) -> tuple[Door
     """The book's standard data: 2,570 cycles of 109 steps, split 1,798 / 772."""
     data = make_door_cycles(variable_length=variable_length, seed=seed)
     return train_val_split(data, seed=seed)
+
+
+def door_loaders(
+    variable_length: bool = False, batch_size: int = 64, generator: torch.Generator | None = None
+) -> tuple[DataLoader, DataLoader]:
+    """Training (shuffled) and validation loaders over the standard door cycles.
+
+    Fixed-length batches are ``(x, labels)`` tuples; variable-length ones are
+    :class:`~tvae_lib.sequences.PaddedBatch` with their masks.
+    """
+    train, val = load_door_cycles(variable_length=variable_length)
+    if not variable_length:
+        (x_train, y_train, _), (x_val, y_val, _) = train.tensors(), val.tensors()
+        return (
+            DataLoader(TensorDataset(x_train, y_train), batch_size, shuffle=True,
+                       generator=generator),
+            DataLoader(TensorDataset(x_val, y_val), batch_size=256),
+        )  # fmt: skip
+    train_set, val_set = train.dataset(), val.dataset()
+    return (
+        DataLoader(train_set, batch_size, shuffle=True, generator=generator,
+                   collate_fn=train_set.collate),
+        DataLoader(val_set, batch_size=256, collate_fn=val_set.collate),
+    )  # fmt: skip

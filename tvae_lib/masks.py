@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from tvae_lib.checks import positive_int
+
 __all__ = [
     "causal_mask",
     "padding_mask",
@@ -41,8 +43,7 @@ def causal_mask(size: int, device: torch.device | str | None = None) -> torch.Te
                 [1, 1, 0],
                 [1, 1, 1]], dtype=torch.int32)
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    positive_int("size", size)
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()
 
 
@@ -146,13 +147,15 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask: (B, T) bool, ``True`` at real steps; every row needs at least one.
 
     Returns:
-        (B, F): for each sequence, the mean of ``x`` over its real steps.
+        (B, F): for each sequence, the mean of ``x`` over its real steps. Whatever the
+        padded steps hold (NaN, inf) does not reach the result.
     """
     _check_steps("x", x, mask)
     if not bool(mask.any(dim=1).all()):
         raise ValueError("mask has a row with no real step; its mean over time is undefined")
-    weights = mask.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-    return (x * weights).sum(dim=1) / weights.sum(dim=1)  # (B, F)
+    mask = mask.reshape(*mask.shape, *([1] * (x.dim() - 2)))  # (B, T, 1, ...)
+    total = torch.where(mask, x, 0.0).sum(dim=1)  # (B, F): padding adds nothing, even NaN
+    return total / mask.sum(dim=1).to(x.dtype)  # (B, F)
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -177,7 +180,10 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     _check_steps("prediction", prediction, mask)
     if not bool(mask.any()):
         raise ValueError("mask selects no step; the loss would be 0 / 0")
-    squared = (prediction - target).pow(2).mean(dim=tuple(range(2, prediction.dim())))  # (B, T)
+    steps = mask.reshape(*mask.shape, *([1] * (prediction.dim() - 2)))  # (B, T, 1, ...)
+    # where() before squaring: a NaN at a padded step gets neither a value nor a gradient
+    difference = torch.where(steps, prediction - target, 0.0)
+    squared = difference.pow(2).mean(dim=tuple(range(2, prediction.dim())))  # (B, T)
     return squared[mask].mean()
 
 

@@ -21,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from tvae_lib.checks import non_negative_int, positive_int
+
 __all__ = ["sinusoidal_table", "SinusoidalPositionalEncoding", "LearnedPositionalEmbedding"]
 
 
@@ -36,8 +38,7 @@ def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
         oscillates with wavelength ``2 pi * 10000^(2i/D)`` steps.
     """
     for name, value in (("max_len", max_len), ("d_model", d_model)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
     positions = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
     even_dims = torch.arange(0, d_model, 2, dtype=torch.float64)  # (ceil(D/2),)
     frequencies = torch.exp(-math.log(10000.0) * even_dims / d_model)  # (ceil(D/2),)
@@ -48,17 +49,18 @@ def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
     return table.float()
 
 
-def _check_input(x: torch.Tensor, d_model: int, max_len: int) -> None:
+def _check_input(x: torch.Tensor, d_model: int, max_len: int, offset: int = 0) -> None:
+    non_negative_int("offset", offset)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor of shape (B, T, D), got {type(x).__name__}")
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(
             f"x must have shape (B, T, D={d_model}) (batch first), got {tuple(x.shape)}"
         )
-    if x.shape[1] > max_len:
+    if offset + x.shape[1] > max_len:
         raise ValueError(
-            f"x has T={x.shape[1]} steps but the positional table holds max_len={max_len}; "
-            "build the module with a larger max_len"
+            f"x has T={x.shape[1]} steps from position {offset} but the positional table holds "
+            f"max_len={max_len}; build the module with a larger max_len"
         )
 
 
@@ -86,10 +88,14 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Add positions to ``x`` (B, T, D); returns (B, T, D)."""
-        _check_input(x, self.d_model, self.max_len)
-        return self.dropout(x + self.table[: x.shape[1]].to(x.dtype))  # (B, T, D)
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Add the codes of positions ``offset .. offset + T - 1`` to ``x`` (B, T, D).
+
+        ``offset`` serves step-by-step decoding, where ``x`` is the newest position only.
+        """
+        _check_input(x, self.d_model, self.max_len, offset)
+        table = self.table[offset : offset + x.shape[1]]  # (T, D)
+        return self.dropout(x + table.to(x.dtype))  # (B, T, D)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, max_len={self.max_len}"
@@ -114,20 +120,20 @@ class LearnedPositionalEmbedding(nn.Module):
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.0):
         super().__init__()
         for name, value in (("max_len", max_len), ("d_model", d_model)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         self.d_model = d_model
         self.max_len = max_len
         self.table = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.table.weight, std=0.02)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Add positions to ``x`` (B, T, D); returns (B, T, D)."""
-        _check_input(x, self.d_model, self.max_len)
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Add the vectors of positions ``offset .. offset + T - 1`` to ``x`` (B, T, D)."""
+        _check_input(x, self.d_model, self.max_len, offset)
         # Rows 0..T-1 of the table are the embeddings of positions 0..T-1; slicing the weight
         # is the same as looking up arange(T) and avoids building the index tensor.
-        return self.dropout(x + self.table.weight[: x.shape[1]])  # (B, T, D)
+        table = self.table.weight[offset : offset + x.shape[1]]  # (T, D)
+        return self.dropout(x + table.to(x.dtype))  # (B, T, D)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, max_len={self.max_len}"

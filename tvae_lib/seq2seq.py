@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tvae_lib.attention import scaled_dot_product_attention
+from tvae_lib.checks import positive_int
 
 __all__ = [
     "Memory",
@@ -218,8 +219,7 @@ def greedy_decode(
         (B, T, S) of every written character (``None`` otherwise).
     """
     _check_ids("src", src)
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    positive_int("max_len", max_len)
     memory, state = model.encoder(src)
     token = torch.full((src.shape[0], 1), model.config.start_id, device=src.device)  # (B, 1)
     ids, weights = [], []

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tvae_lib.checks import positive_int
+
 __all__ = ["make_sines"]
 
 
@@ -39,8 +41,7 @@ def make_sines(
     """
     for name, value in (("n_sequences", n_sequences), ("seq_len", seq_len),
                         ("n_channels", n_channels)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
     for name, value in (("max_frequency", max_frequency), ("max_phase", max_phase)):
         if not value >= 0:
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from tqdm.std import tqdm
 
+from tvae_lib.checks import positive_int
+
 __all__ = ["History", "StepFn", "to_device", "evaluate", "fit"]
 
 StepFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
@@ -162,10 +164,9 @@ def fit(
     Returns:
         The per-epoch history.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
-        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+    positive_int("epochs", epochs)
+    if patience is not None:
+        positive_int("patience", patience)
     if patience is not None and monitor.startswith("val_") and val_loader is None:
         raise ValueError(f"early stopping on monitor={monitor!r} needs a val_loader")
     device = torch.device(device) if device is not None else next(model.parameters()).device

@@ -13,6 +13,13 @@ The parameter names and the dropout placement follow ``torch.nn.TransformerEncod
 ``torch.nn.TransformerDecoderLayer``, and :func:`to_torch_layer` builds PyTorch's layer with
 the same weights, so the two can be compared number for number.
 
+Each sublayer is wrapped by :func:`residual`, the one place that says how a residual connection,
+dropout and LayerNorm combine (the Annotated Transformer's "sublayer connection"), so each
+layer's forward reads like the figure. A decoder fed one new position at a time keeps the keys
+and values of the past positions in a :class:`~tvae_lib.decoding.DecoderCache` (one
+:class:`~tvae_lib.attention.KVCache` per attention layer): the same forward runs with and
+without it.
+
 Masks follow :mod:`tvae_lib.masks`: bool, ``True`` = allowed (a visible key, a real step).
 
 Shapes: B batch, T target length, S source length, D d_model, H heads.
@@ -21,11 +28,17 @@ Shapes: B batch, T target length, S source length, D d_model, H heads.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from tvae_lib.attention import MultiHeadAttention
+from tvae_lib.checks import positive_int
+
+if TYPE_CHECKING:  # the cache lives with the decoding loop that builds it
+    from tvae_lib.decoding import DecoderCache, LayerCache
 
 __all__ = [
     "FeedForward",
@@ -33,14 +46,31 @@ __all__ = [
     "DecoderLayer",
     "Encoder",
     "Decoder",
+    "residual",
     "to_torch_layer",
 ]
 
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
+
+
+def residual(
+    x: torch.Tensor,
+    sublayer: Callable[[torch.Tensor], torch.Tensor],
+    norm: nn.LayerNorm,
+    dropout: nn.Dropout,
+    norm_first: bool,
+) -> torch.Tensor:
+    """A sublayer with its residual connection: ``x + sublayer`` normalised after or before.
+
+    - post-LN (the paper): ``norm(x + dropout(sublayer(x)))``
+    - pre-LN: ``x + dropout(sublayer(norm(x)))``
+    """
+    if norm_first:
+        return x + dropout(sublayer(norm(x)))
+    return norm(x + dropout(sublayer(x)))
 
 
 def _check_sequence(name: str, x: torch.Tensor, d_model: int, letter: str) -> None:
@@ -125,17 +155,12 @@ class EncoderLayer(nn.Module):
     ) -> torch.Tensor:
         """Encode ``x`` (B, S, D); see the class docstring for the masks. Returns (B, S, D)."""
         _check_sequence("x", x, self.d_model, "S")
-        if self.norm_first:
-            x = x + self._self_attention(self.norm1(x), attn_mask, key_padding_mask)
-            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
-        else:
-            x = self.norm1(x + self._self_attention(x, attn_mask, key_padding_mask))
-            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
-        return x  # (B, S, D)
 
-    def _self_attention(self, x, attn_mask, key_padding_mask) -> torch.Tensor:
-        out, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
-        return self.dropout1(out)  # (B, S, D)
+        def attend(h: torch.Tensor) -> torch.Tensor:
+            return self.self_attn(h, h, h, attn_mask=attn_mask, key_padding_mask=key_padding_mask)[0]
+
+        x = residual(x, attend, self.norm1, self.dropout1, self.norm_first)
+        return residual(x, self.feed_forward, self.norm2, self.dropout2, self.norm_first)
 
 
 class DecoderLayer(nn.Module):
@@ -190,37 +215,34 @@ class DecoderLayer(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         memory_key_padding_mask: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
+        cache: LayerCache | None = None,
     ) -> torch.Tensor:
-        """Decode ``x`` (B, T, D) attending to ``memory`` (B, S, D). Returns (B, T, D)."""
+        """Decode ``x`` (B, T, D) attending to ``memory`` (B, S, D). Returns (B, T, D).
+
+        With a ``cache``, ``x`` holds only the new positions, the self-attention also sees the
+        cached past ones (so ``self_attn_mask`` covers ``(T, past + T)``; none is needed for
+        one new position, which may see every earlier one), and the memory's keys and values
+        are computed on the first call only.
+        """
         _check_sequence("x", x, self.d_model, "T")
         _check_sequence("memory", memory, self.d_model, "S")
         if memory.shape[0] != x.shape[0]:
             raise ValueError(
                 f"memory must have the batch size of x (B={x.shape[0]}), got {tuple(memory.shape)}"
             )
-        if self.norm_first:
-            x = x + self._self_attention(self.norm1(x), self_attn_mask, key_padding_mask)
-            x = x + self._cross_attention(
-                self.norm2(x), memory, memory_mask, memory_key_padding_mask
-            )
-            x = x + self.dropout3(self.feed_forward(self.norm3(x)))
-        else:
-            x = self.norm1(x + self._self_attention(x, self_attn_mask, key_padding_mask))
-            x = self.norm2(
-                x + self._cross_attention(x, memory, memory_mask, memory_key_padding_mask)
-            )
-            x = self.norm3(x + self.dropout3(self.feed_forward(x)))
-        return x  # (B, T, D)
+        own, cross = (None, None) if cache is None else (cache.self_attn, cache.cross_attn)
 
-    def _self_attention(self, x, attn_mask, key_padding_mask) -> torch.Tensor:
-        out, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)
-        return self.dropout1(out)  # (B, T, D)
+        def attend_self(h: torch.Tensor) -> torch.Tensor:
+            return self.self_attn(h, h, h, attn_mask=self_attn_mask,
+                                  key_padding_mask=key_padding_mask, cache=own)[0]  # fmt: skip
 
-    def _cross_attention(self, x, memory, attn_mask, key_padding_mask) -> torch.Tensor:
-        out, _ = self.cross_attn(
-            x, memory, memory, attn_mask=attn_mask, key_padding_mask=key_padding_mask
-        )
-        return self.dropout2(out)  # (B, T, D)
+        def attend_memory(h: torch.Tensor) -> torch.Tensor:
+            return self.cross_attn(h, memory, memory, attn_mask=memory_mask,
+                                   key_padding_mask=memory_key_padding_mask, cache=cross)[0]  # fmt: skip
+
+        x = residual(x, attend_self, self.norm1, self.dropout1, self.norm_first)
+        x = residual(x, attend_memory, self.norm2, self.dropout2, self.norm_first)
+        return residual(x, self.feed_forward, self.norm3, self.dropout3, self.norm_first)
 
 
 def _fresh_copies(layer: nn.Module, n_layers: int, kind: type) -> nn.ModuleList:
@@ -298,9 +320,16 @@ class Decoder(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         memory_key_padding_mask: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
+        cache: DecoderCache | None = None,
     ) -> torch.Tensor:
-        """Run ``x`` (B, T, D) through every layer, each attending to ``memory`` (B, S, D)."""
-        for layer in self.layers:
+        """Run ``x`` (B, T, D) through every layer, each attending to ``memory`` (B, S, D).
+
+        With a :class:`~tvae_lib.decoding.DecoderCache` built for this decoder, ``x`` holds only the new
+        positions (see :meth:`DecoderLayer.forward`) and the cache is extended in place.
+        """
+        if cache is not None:
+            cache.check(self)
+        for i, layer in enumerate(self.layers):
             x = layer(
                 x,
                 memory,
@@ -308,7 +337,10 @@ class Decoder(nn.Module):
                 key_padding_mask=key_padding_mask,
                 memory_key_padding_mask=memory_key_padding_mask,
                 memory_mask=memory_mask,
+                cache=None if cache is None else cache.layers[i],
             )  # (B, T, D)
+        if cache is not None:
+            cache.length += x.shape[1]
         return x if self.norm is None else self.norm(x)
 
 

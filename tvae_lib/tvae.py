@@ -16,14 +16,14 @@ The data flow, shape by shape (B batch, T steps, F channels, D d_model, Z latent
 5. ``latent_proj``: z -> one memory position (B, 1, D) for the decoder's cross-attention;
 6. ``decoder``: a stack of :class:`~tvae_lib.transformer.DecoderLayer` under the causal mask,
    fed the shifted input (a zero start vector, then x_0 .. x_{T-2}) in training (teacher
-   forcing) or its own outputs one step at a time (:meth:`TransformerVAE.decode_autoregressive`);
+   forcing) or its own outputs one step at a time (:meth:`TransformerVAE.free_run`, through the
+   key/value cache by default);
 7. ``output_proj``: (B, T, D) -> x_hat (B, T, F).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from tvae_lib.masks import causal_mask
+from tvae_lib import storage
+from tvae_lib.checks import (
+    bool_mask,
+    fraction,
+    lengths_tensor,
+    non_negative_int,
+    one_of,
+    positive_int,
+)
+from tvae_lib.decoding import generate as generate_steps
+from tvae_lib.masks import causal_mask, masked_mean, padding_mask
 from tvae_lib.positional import SinusoidalPositionalEncoding
 from tvae_lib.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 from tvae_lib.vae import reparameterize
@@ -41,7 +51,14 @@ __all__ = ["TVAEConfig", "TransformerVAE", "save_checkpoint", "load_checkpoint"]
 
 @dataclass
 class TVAEConfig:
-    """Sizes of a :class:`TransformerVAE`."""
+    """Sizes of a :class:`TransformerVAE`, and the choices that keep its latent code in use.
+
+    The defaults are the book's working design without labels: decoder-input dropout of 0.8
+    (the decoder cannot lean on the true past alone and must read z), a convolutional
+    embedding and mean+max pooling. With :class:`tvae_lib.recipes.Recipe`'s defaults they train
+    a model whose latent units stay active on new data; chapter 7 shows what each choice buys.
+    Set ``n_features`` to your channel count and ``max_len`` to at least your longest sequence.
+    """
 
     n_features: int = 3  # F, channels per time step
     d_model: int = 64  # D, width of every Transformer layer
@@ -52,34 +69,25 @@ class TVAEConfig:
     latent_dim: int = 2  # Z, size of the latent code
     max_len: int = 128  # longest sequence the positional table covers
     dropout: float = 0.0  # dropout inside the Transformer layers
-    decoder_input_dropout: float = 0.0  # training only: share of decoder input steps zeroed
-    embedding: str = "linear"  # encoder input: "linear" per step or "conv" over 3 steps
-    pooling: str = "mean"  # over time: "mean" or "mean_max" (mean and maximum concatenated)
+    decoder_input_dropout: float = 0.8  # training only: share of decoder input steps zeroed
+    embedding: str = "conv"  # encoder input: "linear" per step or "conv" over 3 steps
+    pooling: str = "mean_max"  # over time: "mean", or "mean_max" (mean and maximum side by side)
     n_classes: int = 0  # > 0 adds a classifier head on mu (for a label-guided latent)
 
     def __post_init__(self) -> None:
         for name in ("n_features", "d_model", "n_heads", "d_ff", "n_encoder_layers",
                      "n_decoder_layers", "latent_dim", "max_len"):  # fmt: skip
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, getattr(self, name))
         if self.d_model % self.n_heads != 0:
             raise ValueError(
                 f"d_model must be a multiple of n_heads, got {self.d_model} and {self.n_heads}"
             )
         for name in ("dropout", "decoder_input_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
-        if self.embedding not in ("linear", "conv"):
-            raise ValueError(f"embedding must be 'linear' or 'conv', got {self.embedding!r}")
-        if self.pooling not in ("mean", "mean_max"):
-            raise ValueError(f"pooling must be 'mean' or 'mean_max', got {self.pooling!r}")
-        if not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool) or (
-            self.n_classes < 0 or self.n_classes == 1
-        ):
-            raise ValueError(
-                f"n_classes must be 0 (no classifier) or an int >= 2, got {self.n_classes!r}"
-            )
+            fraction(name, getattr(self, name))
+        one_of("embedding", self.embedding, ("linear", "conv"))
+        one_of("pooling", self.pooling, ("mean", "mean_max"))
+        if non_negative_int("n_classes", self.n_classes) == 1:
+            raise ValueError("n_classes must be 0 (no classifier) or an int >= 2, got 1")
 
 
 class TransformerVAE(nn.Module):
@@ -89,8 +97,9 @@ class TransformerVAE(nn.Module):
         config: The sizes.
 
     Shape:
-        - x: (B, T, F) with T <= ``config.max_len``
-        - mask: optional (B, T) bool, ``True`` at real steps (padding at the end)
+        - x: (B, T, F) with T <= ``config.max_len``, the dtype of the model's weights
+        - mask: optional (B, T) bool, ``True`` at real steps (padding at the end); whatever
+          the padded steps hold (zeros, NaN, 1e20) never reaches a real step's result
         - output of ``forward``: ``(x_hat (B, T, F), mu (B, Z), logvar (B, Z))``
     """
 
@@ -129,39 +138,61 @@ class TransformerVAE(nn.Module):
         self.output_proj = nn.Linear(d_model, config.n_features)
         self.register_buffer("causal", causal_mask(config.max_len), persistent=False)
 
-    def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> None:
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights (inputs must have it too)."""
+        return self.output_proj.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live."""
+        return self.output_proj.weight.device
+
+    def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Validate x and mask; return x with its padded steps zeroed (they cannot leak)."""
+        n_features = self.config.n_features
         if not isinstance(x, torch.Tensor) or x.dim() != 3:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, T, F={self.config.n_features}), got {got}")
-        if x.shape[2] != self.config.n_features:
-            raise ValueError(
-                f"x must have F={self.config.n_features} channels, got shape {tuple(x.shape)}"
+            raise ValueError(f"x must have shape (B, T, F={n_features}), got {got}")
+        if x.shape[2] != n_features:
+            raise ValueError(f"x must have F={n_features} channels, got shape {tuple(x.shape)}")
+        if x.shape[0] < 1:
+            raise ValueError(f"x must hold at least one sequence, got shape {tuple(x.shape)}")
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"x has dtype {x.dtype} but the model's weights are {self.dtype}: convert one of "
+                f"them, e.g. x.to({self.dtype})"
             )
         self._check_length(x.shape[1])
         if mask is not None:
-            if mask.dtype != torch.bool or mask.shape != x.shape[:2]:
-                raise ValueError(
-                    f"mask must be a bool tensor of shape (B, T)={tuple(x.shape[:2])}, got "
-                    f"{mask.dtype} {tuple(mask.shape)}"
-                )
+            bool_mask("mask", mask, tuple(x.shape[:2]))
             if not mask[:, 0].all():
                 raise ValueError("mask must mark at least the first step of every sequence")
+            x = x.masked_fill(~mask[..., None], 0.0)  # padding holds zeros from here on
+        if not torch.isfinite(x).all():
+            raise ValueError("x holds NaN or inf at real steps (mask them out or clean the data)")
+        return x
 
     def _check_length(self, length: int) -> None:
+        if not isinstance(length, int) or isinstance(length, bool):
+            raise TypeError(f"length must be an int, got {length!r}")
         if not 1 <= length <= self.config.max_len:
             raise ValueError(
                 f"sequence length T={length} is outside [1, max_len={self.config.max_len}]; "
                 "build the model with a larger TVAEConfig.max_len"
             )
 
+    def _check_z(self, z: torch.Tensor) -> None:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"z must have shape (B, Z={self.config.latent_dim}), got {got}")
+
     def encode(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|x)``: x (B, T, F) and mask (B, T) -> ``(mu (B, Z), logvar (B, Z))``."""
-        self._check(x, mask)
-        if self.config.embedding == "conv":
-            if mask is not None:  # zeros past the end, as before the start: padding never leaks
-                x = x.masked_fill(~mask[..., None], 0.0)
+        x = self._check(x, mask)
+        if self.config.embedding == "conv":  # padding is zero, as before the start
             h = self.input_proj(x.transpose(1, 2)).transpose(1, 2)  # (B, F, T) -> (B, T, D)
         else:
             h = self.input_proj(x)  # (B, T, D)
@@ -169,8 +200,7 @@ class TransformerVAE(nn.Module):
         if mask is None:
             pooled = h.mean(dim=1)  # (B, D)
         else:
-            weights = mask.to(h.dtype)[..., None]  # (B, T, 1)
-            pooled = (h * weights).sum(dim=1) / weights.sum(dim=1)  # (B, D), padding ignored
+            pooled = masked_mean(h, mask)  # (B, D), padding ignored
         if self.config.pooling == "mean_max":
             if mask is not None:
                 h = h.masked_fill(~mask[..., None], float("-inf"))  # padding never the maximum
@@ -183,10 +213,7 @@ class TransformerVAE(nn.Module):
             raise ValueError(
                 "this model has no classifier: build it with TVAEConfig(n_classes=...)"
             )
-        if mu.dim() != 2 or mu.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"mu must have shape (B, Z={self.config.latent_dim}), got {tuple(mu.shape)}"
-            )
+        self._check_z(mu)
         return self.classifier(mu)
 
     def memory(self, z: torch.Tensor) -> torch.Tensor:
@@ -195,25 +222,21 @@ class TransformerVAE(nn.Module):
         Repeating it over T positions (as the seed post does) gives the same cross-attention
         output when no positional code is added to the memory, at T times the cost.
         """
-        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"z must have shape (B, Z={self.config.latent_dim}), got {tuple(z.shape)}"
-            )
+        self._check_z(z)
         return self.latent_proj(z)[:, None, :]  # (B, 1, D)
 
-    def _decode_steps(
-        self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Decoder inputs (B, T, F) -> predictions (B, T, F); step t sees inputs 0..t."""
-        length = inputs.shape[1]
-        h = self.positional(self.target_proj(inputs))  # (B, T, D)
-        h = self.decoder(
-            h, memory, self_attn_mask=self.causal[:length, :length], key_padding_mask=mask
-        )  # (B, T, D)
-        return self.output_proj(h)  # (B, T, F)
+    def _embed_targets(self, inputs: torch.Tensor, offset: int) -> torch.Tensor:
+        """Decoder inputs (B, L, F) at positions offset.. -> (B, L, D)."""
+        return self.positional(self.target_proj(inputs), offset=offset)
 
     def decode(
-        self, z: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        *,
+        input_dropout: float | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Teacher-forced decoding: predict x_t from z and the true x_0 .. x_{t-1}.
 
@@ -225,18 +248,33 @@ class TransformerVAE(nn.Module):
             z: (B, Z) latent codes.
             x: (B, T, F) target sequences.
             mask: Optional (B, T) bool, ``True`` at real steps.
+            input_dropout: Share of input steps to zero, overriding the default
+                (``config.decoder_input_dropout`` in training, 0 in evaluation); a validation
+                loss comparable with the training loss uses the training rate.
+            generator: Optional CPU generator for which steps are dropped.
 
         Returns:
-            (B, T, F) predictions.
+            (B, T, F) predictions (padded steps hold whatever the decoder made of zeros).
         """
-        self._check(x, mask)
+        x = self._check(x, mask)
         inputs = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, T, F)
-        p = self.config.decoder_input_dropout
-        if self.training and p > 0:
-            keep = torch.rand(x.shape[:2], device=x.device) >= p  # (B, T)
+        if input_dropout is None:
+            p = self.config.decoder_input_dropout if self.training else 0.0
+        else:
+            p = fraction("input_dropout", input_dropout)
+        if p > 0:
+            if generator is None:
+                keep = torch.rand(x.shape[:2], device=x.device) >= p  # (B, T)
+            else:
+                keep = (torch.rand(x.shape[:2], generator=generator) >= p).to(x.device)
             keep[:, 0] = True  # the start vector is zero anyway
             inputs = inputs * keep[..., None].to(x.dtype)  # (B, T, F)
-        return self._decode_steps(inputs, self.memory(z), mask)
+        length = x.shape[1]
+        h = self.decoder(
+            self._embed_targets(inputs, 0), self.memory(z),
+            self_attn_mask=self.causal[:length, :length], key_padding_mask=mask,
+        )  # fmt: skip
+        return self.output_proj(h)  # (B, T, F)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
@@ -250,27 +288,33 @@ class TransformerVAE(nn.Module):
         z = reparameterize(mu, logvar) if self.training else mu
         return self.decode(z, x, mask), mu, logvar
 
-    @torch.no_grad()
-    def decode_autoregressive(self, z: torch.Tensor, length: int) -> torch.Tensor:
-        """Free-running decoding: feed each prediction back in as the next input.
+    def free_run(self, z: torch.Tensor, length: int, cached: bool = True) -> torch.Tensor:
+        """Free-running decoding from ``z``: each prediction becomes the next step's input.
 
-        The naive loop: step t re-runs the decoder over all t + 1 inputs so far and keeps
-        the last output, O(T^2) positions in all (a key/value cache would make it O(T)).
+        The one free-running entry point, used to generate, to reconstruct without the true
+        past, and to train on the decoder's own outputs: under ``torch.no_grad()`` it records
+        nothing; with autograd on, a loss on its result trains the decoder on the inputs it
+        will see at inference (the cure for exposure bias). The key/value cache
+        (``cached=True``) processes one position per step; ``cached=False`` re-runs the decoder
+        over the whole prefix at every step (the naive loop, for comparison). The model's
+        training/evaluation mode is left as it is.
 
         Args:
             z: (B, Z) latent codes.
-            length: Number of steps T to generate.
+            length: Number of steps T to decode, at most ``config.max_len``.
+            cached: Use the key/value cache.
 
         Returns:
-            (B, T, F) generated sequences.
+            (B, T, F) decoded sequences.
         """
+        self._check_z(z)
         self._check_length(length)
-        memory = self.memory(z)  # (B, 1, D)
-        inputs = torch.zeros(z.shape[0], 1, self.config.n_features, device=z.device)  # (B, 1, F)
-        for _ in range(length):
-            prediction = self._decode_steps(inputs, memory)[:, -1:]  # (B, 1, F)
-            inputs = torch.cat([inputs, prediction], dim=1)  # (B, t + 2, F)
-        return inputs[:, 1:]  # (B, T, F), the start vector dropped
+        if z.dtype != self.dtype:
+            raise TypeError(f"z has dtype {z.dtype} but the model's weights are {self.dtype}")
+        start = torch.zeros(z.shape[0], 1, self.config.n_features, dtype=z.dtype, device=z.device)
+        return generate_steps(self.decoder, self.memory(z), start, length,
+                              embed=self._embed_targets, project=self.output_proj,
+                              cached=cached)  # fmt: skip
 
     @torch.no_grad()
     def reconstruct(
@@ -285,75 +329,83 @@ class TransformerVAE(nn.Module):
                 teacher forcing on x (``False``).
 
         Returns:
-            (B, T, F) reconstructions (values at padded steps are meaningless).
+            (B, T, F) reconstructions, zero at padded steps.
         """
         was_training = self.training
         self.eval()
-        mu, _ = self.encode(x, mask)
-        if free_running:
-            out = self.decode_autoregressive(mu, x.shape[1])
-        else:
-            out = self.decode(mu, x, mask)
-        self.train(was_training)
-        return out
+        try:
+            mu, _ = self.encode(x, mask)
+            out = self.free_run(mu, x.shape[1]) if free_running else self.decode(mu, x, mask)
+        finally:
+            self.train(was_training)
+        return out if mask is None else out.masked_fill(~mask[..., None], 0.0)
 
     @torch.no_grad()
     def generate(
-        self, n: int, length: int | None = None, generator: torch.Generator | None = None
+        self,
+        n: int,
+        length: int | None = None,
+        *,
+        lengths: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Decode ``n`` codes drawn from the prior ``N(0, I)`` into new sequences.
 
         Args:
             n: Number of sequences B.
-            length: Steps T per sequence (default ``config.max_len``).
+            length: Steps T per sequence; give this or ``lengths``.
+            lengths: (n,) int steps of each sequence (e.g. drawn from the data's lengths);
+                the result is padded to the longest, with zeros after each sequence's end.
             generator: Optional CPU generator for reproducible draws.
 
         Returns:
             (B, T, F) generated sequences.
         """
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        length = self.config.max_len if length is None else length
-        device = self.output_proj.weight.device
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)  # (B, Z)
+        n = positive_int("n", n)
+        if (length is None) == (lengths is None):
+            raise ValueError("give exactly one of length (int) or lengths ((n,) ints)")
+        if lengths is not None:
+            lengths = lengths_tensor("lengths", lengths, n, self.config.max_len)
+            length = int(lengths.max())
+        self._check_length(length)
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device, self.dtype)
         was_training = self.training
         self.eval()
-        out = self.decode_autoregressive(z, length)
-        self.train(was_training)
-        return out
+        try:
+            out = self.free_run(z, length)  # (B, T, F)
+        finally:
+            self.train(was_training)
+        if lengths is None:
+            return out
+        mask = padding_mask(lengths.to(out.device), length)  # (B, T)
+        return out.masked_fill(~mask[..., None], 0.0)
+
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+        """Save the config, the weights and plain metadata: :func:`save_checkpoint`."""
+        return save_checkpoint(self, path, metadata)
 
 
 def save_checkpoint(
     model: TransformerVAE, path: str | os.PathLike, metadata: dict[str, Any] | None = None
 ) -> Path:
-    """Save the config, the weights and plain metadata, atomically.
+    """Save the config, the weights and plain JSON metadata (:func:`tvae_lib.storage.save_checkpoint`).
 
-    The file is written next to its destination and renamed into place, so an interrupted
-    save never leaves a half-written file where a good one was.
+    The file is written atomically and carries a SHA-256 of its tensors, verified on load.
 
     Args:
         model: The model.
         path: Destination (``.pt``).
-        metadata: Plain Python values only (numbers, strings, lists, dicts), e.g. a history.
+        metadata: Plain JSON values only (numbers, strings, lists, dicts), e.g. a history.
 
     Returns:
         The path written.
     """
     if not isinstance(model, TransformerVAE):
         raise TypeError(f"model must be a TransformerVAE, got {type(model).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"config": asdict(model.config), "state_dict": state, "metadata": metadata or {}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return storage.save_checkpoint(
+        path, config=asdict(model.config), state_dict=state, metadata=metadata or {}
+    )
 
 
 def load_checkpoint(
@@ -363,10 +415,14 @@ def load_checkpoint(
 
     Returns:
         ``(model, metadata)``, the model in evaluation mode on ``device``.
+
+    Raises:
+        tvae_lib.storage.CheckpointError: the file is not such a checkpoint, or is damaged.
     """
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(payload, dict) or {"config", "state_dict"} - payload.keys():
-        raise ValueError(f"{path} is not a TransformerVAE checkpoint (needs config, state_dict)")
-    model = TransformerVAE(TVAEConfig(**payload["config"])).to(device)
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), payload.get("metadata", {})
+    checkpoint = storage.load_checkpoint(path, map_location=device)
+    try:
+        model = TransformerVAE(TVAEConfig(**checkpoint.config))
+        model.load_state_dict(checkpoint.state_dict)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise storage.CheckpointError(f"{path} does not fit this TransformerVAE: {err}") from err
+    return model.to(device).eval(), checkpoint.metadata

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tvae_lib.checks import non_negative_int
+
 __all__ = ["seed_everything", "get_device", "count_parameters", "show_source"]
 
 
@@ -24,8 +26,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generato
     Returns:
         A ``torch.Generator`` seeded with ``seed``, handy for a ``DataLoader``'s shuffling.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    non_negative_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds the legacy global generator readers may use)
     torch.manual_seed(seed)  # also seeds every CUDA device

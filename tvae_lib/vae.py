@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tvae_lib.checks import positive_int
+
 __all__ = [
     "reparameterize",
     "kl_per_dimension",
@@ -204,8 +206,7 @@ class MLPVAE(nn.Module):
             ("latent_dim", latent_dim),
             ("n_hidden_layers", n_hidden_layers),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         self.in_features = in_features
         self.latent_dim = latent_dim
         self.encoder = _mlp(in_features, hidden, n_hidden_layers)
@@ -284,21 +285,26 @@ def vae_loss(
     if recon not in {"mse_sum", "mse_mean", "bce"}:
         raise ValueError(f"recon must be 'mse_sum', 'mse_mean' or 'bce', got {recon!r}")
     if mask is None:
-        weights = torch.ones_like(x)
+        real = torch.ones_like(x, dtype=torch.bool)
     else:
         if mask.dtype != torch.bool or x.dim() != 3 or mask.shape != x.shape[:2]:
             raise ValueError(
                 f"mask must be a bool (B, T) tensor for x of shape (B, T, F), got "
                 f"{mask.dtype} {tuple(mask.shape)} for x {tuple(x.shape)}"
             )
-        weights = mask[..., None].expand_as(x).to(x.dtype)  # (B, T, F)
+        real = mask[..., None].expand_as(x)  # (B, T, F)
+        # where() before any arithmetic: a padded value (even NaN) gets neither a say in the
+        # loss nor a gradient (multiplying by a 0/1 weight would turn NaN into NaN)
+        x_hat, x = torch.where(real, x_hat, 0.0), torch.where(real, x, 0.0)
     if recon == "bce":
         errors = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
     else:
         errors = (x_hat - x).pow(2)
-    per_sample = (errors * weights).reshape(x.shape[0], -1).sum(dim=1)  # (B,)
-    n_values = weights.reshape(x.shape[0], -1).sum(dim=1)  # (B,)
-    mse = ((x_hat - x).pow(2) * weights).sum() / weights.sum()
+    squared = (x_hat - x).pow(2) if recon == "bce" else errors
+    errors, squared = torch.where(real, errors, 0.0), torch.where(real, squared, 0.0)
+    per_sample = errors.reshape(x.shape[0], -1).sum(dim=1)  # (B,)
+    n_values = real.reshape(x.shape[0], -1).sum(dim=1).to(x.dtype)  # (B,)
+    mse = squared.sum() / n_values.sum()
     recon_term = (per_sample / n_values).mean() if recon == "mse_mean" else per_sample.mean()
     kl = kl_divergence(mu, logvar).mean()
     kl_term = free_bits_kl(mu, logvar, free_bits) if free_bits > 0 else kl

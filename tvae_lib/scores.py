@@ -1,0 +1,395 @@
+"""Judging generated sequences: the TimeGAN evaluation protocol, for padded data too.
+
+Yoon et al. (2019) judge a generator of time series with two *post-hoc* models, trained after
+the fact on real and generated data and deliberately small (a one-layer GRU whose hidden size
+is half the number of channels, trained for a fixed number of iterations with Adam):
+
+- the **discriminative score**: a GRU classifier learns to tell real sequences (label 1) from
+  generated ones (label 0) on 80% of each; on the held-out 20% the score is
+  ``|accuracy - 0.5|``. Zero means the classifier cannot do better than a coin.
+- the **predictive score** ("train on synthetic, test on real"): a GRU learns, on generated
+  sequences only, to predict the next step of the last channel from the other channels; the
+  score is its mean absolute error on the real sequences. Lower is better.
+
+Plus the two-dimensional views of real vs generated data the paper plots (PCA and t-SNE of
+each sequence averaged over its channels).
+
+**Padding.** Sequences of different lengths are stored padded to a common T, and a classifier
+that reads the padding learns "how much padding" instead of "real or generated": on a real and
+a generated set that differed only in their padding, the discriminator scored 0.49, as if they
+were trivially told apart. So every function takes ``real_lengths`` and ``generated_lengths``
+((N,) ints in [1, T]; ``None``: all T steps are real) and looks at real steps only. The
+discriminator reads each sequence up to its own last real step (a packed sequence) and
+classifies from the hidden state there; the predictor is trained and scored on real target
+steps only; the 2-D views resample each sequence's real part to T points. Padded positions are
+set to 0 on the way in, so whatever they hold (NaN, inf, 1e20) cannot reach a score, while a
+non-finite value at a real step is an error. Without lengths, or with every length equal to T,
+the numbers are exactly those of the unpadded protocol.
+
+Shapes: N (or M) sequences, T steps, F channels, B batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+from tqdm.auto import tqdm
+
+from tvae_lib import checks
+from tvae_lib.masks import padding_mask
+
+__all__ = [
+    "padded_sequences",
+    "GRUClassifier",
+    "GRUPredictor",
+    "discriminative_score",
+    "predictive_score",
+    "embed_real_and_generated",
+]
+
+Lengths = np.ndarray | torch.Tensor | None
+
+
+def padded_sequences(
+    name: str, x: object, lengths: Lengths = None, lengths_name: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check one padded set of sequences and blank its padding: how data enters every score.
+
+    Args:
+        name: The argument's name, for messages.
+        x: (N, T, F) array or tensor.
+        lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
+        lengths_name: The lengths argument's name, for messages; ``None``: ``{name}_lengths``.
+
+    Returns:
+        ``(x, lengths)``: (N, T, F) float32 with padded steps set to 0 (``x`` itself when
+        nothing is padded), and (N,) int64.
+
+    Raises:
+        TypeError, ValueError: A bad ``x`` or ``lengths``, or a non-finite value at a real step.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array or tensor of shape (N, T, F), got {type(x)}")
+    if x.ndim != 3 or min(x.shape) < 1:
+        raise ValueError(f"{name} must have shape (N, T, F) with N, T, F >= 1, got {x.shape}")
+    x = x.astype(np.float32, copy=False)
+    lengths = checks.as_lengths(lengths, len(x), x.shape[1], lengths_name or f"{name}_lengths")
+    real = np.arange(x.shape[1]) < lengths[:, None]  # (N, T)
+    bad = ~np.isfinite(x).all(axis=2) & real  # (N, T)
+    if bad.any():
+        sequence, step = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has a non-finite value at a real step (sequence {sequence}, "
+                         f"step {step})")
+    if not real.all():
+        x = np.where(real[..., None], x, np.float32(0))  # where, not *: NaN * 0 is NaN
+    return x, lengths
+
+
+def _pair(real, generated, real_lengths, generated_lengths):
+    """Both sets checked: they share F, and T unless lengths were given."""
+    real, real_lengths_ = padded_sequences("real", real, real_lengths)
+    generated, generated_lengths_ = padded_sequences("generated", generated, generated_lengths)
+    no_lengths = real_lengths is None and generated_lengths is None
+    if real.shape[2] != generated.shape[2] or (no_lengths and real.shape[1] != generated.shape[1]):
+        raise ValueError(f"real and generated must share {'(T, F)' if no_lengths else 'F'}, got "
+                         f"(T, F) = {real.shape[1:]} and {generated.shape[1:]}")
+    return real, generated, real_lengths_, generated_lengths_
+
+
+class GRUClassifier(nn.Module):
+    """A one-layer GRU whose last hidden state is mapped to one logit (real vs generated).
+
+    Args:
+        n_features: Channels F of the input.
+        hidden_size: Width of the GRU state.
+
+    Shape:
+        - x: (B, T, F)
+        - lengths: optional (B,) ints; the GRU then stops at each sequence's own last real
+          step (a packed sequence), so it never reads padding
+        - output: (B,) logits, positive for "real"
+    """
+
+    def __init__(self, n_features: int, hidden_size: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, last = self.gru(x)  # (1, B, hidden), in the batch's own order
+        return self.head(last[0]).squeeze(-1)  # (B,)
+
+
+class GRUPredictor(nn.Module):
+    """A one-layer GRU that predicts a value in [0, 1] at every step (a sigmoid output).
+
+    It reads left to right: its output at a step never depends on later (padded) steps.
+
+    Args:
+        n_features: Channels of the input.
+        hidden_size: Width of the GRU state.
+
+    Shape:
+        - x: (B, T, F)
+        - output: (B, T) predictions in (0, 1)
+    """
+
+    def __init__(self, n_features: int, hidden_size: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.gru(x)  # (B, T, hidden)
+        return torch.sigmoid(self.head(states)).squeeze(-1)  # (B, T)
+
+
+def _train(make: Callable[[], nn.Module], loss_of_batch: Callable, n_items: int, iterations: int,
+           batch_size: int, lr: float, seed: int, device, progress: bool, what: str) -> nn.Module:
+    """A model made from ``seed``, then Adam on random mini-batches (no repeats in a batch).
+
+    The global random generator is left alone. The post-hoc models are tiny, so on the CPU one
+    thread is fastest (several spend more time synchronising than computing); the thread count
+    is restored afterwards.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model.train()
+    try:
+        for _ in tqdm(range(iterations), disable=not progress, desc=what):
+            index = torch.randperm(n_items, generator=generator)[:batch_size]  # (B,)
+            loss = loss_of_batch(model, index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+        model.eval()
+    return model
+
+
+def _training_args(n_features, hidden_size, iterations, batch_size, lr, seed):
+    hidden_size = max(1, n_features // 2) if hidden_size is None else hidden_size
+    return (checks.positive_int("hidden_size", hidden_size),
+            checks.positive_int("iterations", iterations),
+            checks.positive_int("batch_size", batch_size),
+            checks.positive_float("lr", lr), checks.non_negative_int("seed", seed))
+
+
+def discriminative_score(
+    real, generated, hidden_size: int | None = None, iterations: int = 2000,
+    batch_size: int = 128, train_fraction: float = 0.8, lr: float = 1e-3, seed: int = 0,
+    device: torch.device | str = "cpu", progress: bool = False, *,
+    real_lengths: Lengths = None, generated_lengths: Lengths = None,
+) -> float:
+    """``|accuracy - 0.5|`` of a post-hoc GRU classifier of real vs generated sequences.
+
+    Each set is split at random into ``train_fraction`` for training and the rest (at least
+    one sequence each) for testing; the classifier is trained for ``iterations`` mini-batches
+    of the pooled training sequences and its accuracy is measured on the pooled test sequences
+    (threshold 0.5). With lengths, it reads each sequence up to its own last real step only.
+
+    Args:
+        real: (N, T, F) real sequences (array or tensor), N >= 2.
+        generated: (M, T', F) generated sequences, M >= 2; T' = T unless lengths are given.
+        hidden_size: GRU width; ``None`` gives TimeGAN's ``max(1, F // 2)``.
+        iterations: Number of Adam steps (2,000 in TimeGAN).
+        batch_size: Sequences per step (128 in TimeGAN).
+        train_fraction: Share of each set used for training, in (0, 1).
+        lr: Adam's learning rate.
+        seed: Seeds the split, the initial weights and the batches.
+        device: Where the small GRU runs (the CPU is usually fastest for it).
+        progress: Show a tqdm bar.
+        real_lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
+        generated_lengths: (M,) ints in [1, T']; ``None``: all T'.
+
+    Returns:
+        The score, in [0, 0.5]; 0 when real and generated cannot be told apart.
+
+    Raises:
+        TypeError, ValueError: A bad argument; the message names it.
+    """
+    real, generated, real_lengths, generated_lengths = _pair(
+        real, generated, real_lengths, generated_lengths)
+    hidden_size, iterations, batch_size, lr, seed = _training_args(
+        real.shape[2], hidden_size, iterations, batch_size, lr, seed)
+    train_fraction = checks.fraction("train_fraction", train_fraction, low_open=True)
+    for name, data in (("real", real), ("generated", generated)):
+        if len(data) < 2:
+            raise ValueError(f"{name} needs >= 2 sequences, one to train on and one to test on; "
+                             f"got N={len(data)}")
+    max_len = max(real.shape[1], generated.shape[1])
+    packed = not ((real_lengths == max_len).all() and (generated_lengths == max_len).all())
+    rng = np.random.default_rng(seed)
+    parts = []  # (x, lengths) of real train, real test, generated train, generated test
+    for data, lengths in ((real, real_lengths), (generated, generated_lengths)):
+        if data.shape[1] < max_len:  # only where lengths let the two T differ
+            data = np.pad(data, ((0, 0), (0, max_len - data.shape[1]), (0, 0)))
+        order = rng.permutation(len(data))
+        n_train = min(max(int(round(train_fraction * len(data))), 1), len(data) - 1)
+        parts += [(data[i], lengths[i]) for i in (order[:n_train], order[n_train:])]
+
+    def pooled(a, b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        x = torch.from_numpy(np.concatenate([a[0], b[0]])).to(device)  # (Na + Nb, T, F)
+        y = torch.cat([torch.ones(len(a[0])), torch.zeros(len(b[0]))]).to(device)  # (Na + Nb,)
+        lengths = torch.from_numpy(np.concatenate([a[1], b[1]])) if packed else None  # CPU
+        return x, y, lengths
+
+    x_train, y_train, lengths_train = pooled(parts[0], parts[2])
+    x_test, y_test, lengths_test = pooled(parts[1], parts[3])
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def loss_of_batch(model: nn.Module, i: torch.Tensor) -> torch.Tensor:
+        return loss_fn(model(x_train[i], None if lengths_train is None else lengths_train[i]),
+                       y_train[i])
+
+    model = _train(lambda: GRUClassifier(real.shape[2], hidden_size), loss_of_batch,
+                   len(x_train), iterations, batch_size, lr, seed, device, progress,
+                   "discriminator")
+    with torch.no_grad():
+        predicted_real = model(x_test, lengths_test) > 0  # (N_test,)
+    accuracy = (predicted_real == y_test.bool()).float().mean().item()
+    return abs(accuracy - 0.5)
+
+
+def predictive_score(
+    real, generated, hidden_size: int | None = None, iterations: int = 5000,
+    batch_size: int = 128, lr: float = 1e-3, seed: int = 0, device: torch.device | str = "cpu",
+    progress: bool = False, *, real_lengths: Lengths = None, generated_lengths: Lengths = None,
+) -> float:
+    """Train on synthetic, test on real: next-step error of a GRU trained on generated data.
+
+    As in TimeGAN, the GRU reads the first ``F - 1`` channels of steps ``0..T-2`` and predicts
+    the last channel at steps ``1..T-1``, with a sigmoid output (data scaled to [0, 1]) and an
+    L1 loss. It is trained on ``generated`` only and scored on every ``real`` sequence. With
+    lengths, a sequence of length L has targets at steps ``1..L-1`` only, and the loss and the
+    score average over real target steps, each counting once.
+
+    Args:
+        real: (N, T, F) real sequences with F >= 2 and values in [0, 1].
+        generated: (M, T', F) generated sequences; T' = T unless lengths are given.
+        hidden_size: GRU width; ``None`` gives TimeGAN's ``max(1, F // 2)``.
+        iterations: Number of Adam steps (5,000 in TimeGAN).
+        batch_size: Sequences per step (128 in TimeGAN).
+        lr: Adam's learning rate.
+        seed: Seeds the initial weights and the batches.
+        device: Where the small GRU runs.
+        progress: Show a tqdm bar.
+        real_lengths: (N,) ints in [2, T], real steps per sequence; ``None``: all T.
+        generated_lengths: (M,) ints in [2, T']; ``None``: all T'.
+
+    Returns:
+        The mean absolute error on the real target steps (lower is better).
+
+    Raises:
+        TypeError, ValueError: A bad argument; the message names it.
+    """
+    real, generated, real_lengths, generated_lengths = _pair(
+        real, generated, real_lengths, generated_lengths)
+    if real.shape[2] < 2:
+        raise ValueError(f"predictive_score needs F >= 2 (it predicts the last channel from the "
+                         f"others), got F={real.shape[2]}")
+    for name, lengths in (("real", real_lengths), ("generated", generated_lengths)):
+        if lengths.min() < 2:
+            raise ValueError(f"{name}_lengths (or T) must be >= 2 for predictive_score: a "
+                             f"length-1 sequence has no next step to predict; got {lengths.min()}")
+    hidden_size, iterations, batch_size, lr, seed = _training_args(
+        real.shape[2], hidden_size, iterations, batch_size, lr, seed)
+
+    def inputs_targets_mask(x: np.ndarray, lengths: np.ndarray):
+        full = bool((lengths == x.shape[1]).all())
+        mask = None if full else padding_mask(torch.from_numpy(lengths - 1), x.shape[1] - 1)
+        x = torch.from_numpy(x).to(device)  # mask: (N, T-1), True at targets 1..L-1
+        return x[:, :-1, :-1], x[:, 1:, -1], None if full else mask.to(device)
+
+    def l1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask) -> torch.Tensor:
+        error = (model(x) - y).abs()  # (B, T-1)
+        return error.mean() if mask is None else error[mask].mean()
+
+    x_train, y_train, mask_train = inputs_targets_mask(generated, generated_lengths)
+    x_test, y_test, mask_test = inputs_targets_mask(real, real_lengths)
+    model = _train(
+        lambda: GRUPredictor(real.shape[2] - 1, hidden_size),
+        lambda m, i: l1(m, x_train[i], y_train[i], None if mask_train is None else mask_train[i]),
+        len(x_train), iterations, batch_size, lr, seed, device, progress, "predictor",
+    )
+    with torch.no_grad():
+        return l1(model, x_test, y_test, mask_test).item()
+
+
+def _channel_means(x: np.ndarray, lengths: np.ndarray, n_points: int) -> np.ndarray:
+    """(n, T, F) -> (n, n_points): each real part averaged over channels, resampled if need be."""
+    means = x.mean(axis=2)  # (n, T)
+    if x.shape[1] == n_points and (lengths == n_points).all():
+        return means
+    out = np.empty((len(x), n_points), dtype=np.float32)
+    for row, (mean, length) in enumerate(zip(means, lengths, strict=True)):
+        where = np.linspace(0, length - 1, n_points)  # (n_points,) on the real steps' scale
+        out[row] = np.interp(where, np.arange(length), mean[:length])
+    return out
+
+
+def embed_real_and_generated(
+    real, generated, method: str = "pca", n_samples: int = 1000, perplexity: float = 40.0,
+    seed: int = 0, *, real_lengths: Lengths = None, generated_lengths: Lengths = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-dimensional views of real and generated sequences, as in the TimeGAN paper.
+
+    Up to ``n_samples`` sequences of each set are drawn; each is averaged over its channels
+    into a length-T vector. PCA is fitted on the real vectors and applied to both; t-SNE is
+    run on the two sets together. With lengths, each sequence's real part (L steps averaged
+    over channels) is linearly resampled to the real set's T points (``np.interp``), so
+    sequences of every length become comparable vectors that never include padding: the view
+    then compares shapes, not durations.
+
+    Args:
+        real: (N, T, F) real sequences.
+        generated: (M, T', F) generated sequences; T' = T unless lengths are given.
+        method: ``"pca"`` or ``"tsne"``.
+        n_samples: Sequences drawn from each set (at least 2 must be available).
+        perplexity: t-SNE's perplexity.
+        seed: Seeds the draw and t-SNE.
+        real_lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
+        generated_lengths: (M,) ints in [1, T']; ``None``: all T'.
+
+    Returns:
+        ``(real_2d, generated_2d)``, each of shape (n, 2) with n = min(n_samples, N, M).
+
+    Raises:
+        TypeError, ValueError: A bad argument; the message names it.
+    """
+    real, generated, real_lengths, generated_lengths = _pair(
+        real, generated, real_lengths, generated_lengths)
+    method = checks.one_of("method", method, ("pca", "tsne"))
+    n = min(checks.positive_int("n_samples", n_samples), len(real), len(generated))
+    perplexity = checks.positive_float("perplexity", perplexity)
+    seed = checks.non_negative_int("seed", seed)
+    if n < 2:
+        raise ValueError(f"a 2-D view needs >= 2 sequences of each set, got n_samples="
+                         f"{n_samples}, N={len(real)}, M={len(generated)}")
+    rng = np.random.default_rng(seed)
+    real_pick, gen_pick = rng.permutation(len(real))[:n], rng.permutation(len(generated))[:n]
+    real_flat = _channel_means(real[real_pick], real_lengths[real_pick], real.shape[1])  # (n, T)
+    gen_flat = _channel_means(generated[gen_pick], generated_lengths[gen_pick], real.shape[1])
+    if method == "pca":
+        pca = PCA(n_components=2).fit(real_flat)
+        return pca.transform(real_flat), pca.transform(gen_flat)
+    tsne = TSNE(n_components=2, perplexity=min(perplexity, (2 * n - 1) / 3), max_iter=300,
+                init="pca", random_state=seed)
+    both = tsne.fit_transform(np.concatenate([real_flat, gen_flat]))  # (2 n, 2)
+    return both[:n], both[n:]
