@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="checkpoints", help="folder for the .pt files")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    print(f"training in the {describe()}", flush=True)
     names = args.runs.split(",")
     unknown = [name for name in names if name not in RUNS]
-    if unknown:
+    if unknown:  # before any training, so a typo in the last name costs nothing
         raise SystemExit(f"unknown run {unknown[0]!r}; choose from {sorted(RUNS)}")
-    print(f"training in the {describe()}", flush=True)
     for name in names:
         model, history = train_run(RUNS[name], device=args.device)
         path = save_checkpoint(
