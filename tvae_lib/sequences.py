@@ -77,7 +77,8 @@ def check_sequences(sequences: Sequence[np.ndarray], name: str = "sequences") ->
             raise ValueError(
                 f"{name}[{i}] has {arr.shape[1]} channels but {name}[0] has {n_features}"
             )
-        arr = arr.astype(np.float32, copy=False)  # check after the cast: 1e300 becomes inf
+        with np.errstate(over="ignore"):  # checked just below: 1e300 becomes inf in float32
+            arr = arr.astype(np.float32, copy=False)
         if not np.isfinite(arr).all():
             raise ValueError(
                 f"{name}[{i}] contains NaN or inf values (or values beyond float32's range, "
