@@ -380,10 +380,6 @@ class TransformerVAE(nn.Module):
         mask = padding_mask(lengths.to(out.device), length)  # (B, T)
         return out.masked_fill(~mask[..., None], 0.0)
 
-    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-        """Save the config, the weights and plain metadata: :func:`save_checkpoint`."""
-        return save_checkpoint(self, path, metadata)
-
 
 def save_checkpoint(
     model: TransformerVAE, path: str | os.PathLike, metadata: dict[str, Any] | None = None
