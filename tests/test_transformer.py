@@ -3,13 +3,13 @@ import torch
 from torch import nn
 
 from tvae_lib import masks
+from tvae_lib.torch_reference import to_torch_layer
 from tvae_lib.transformer import (
     Decoder,
     DecoderLayer,
     Encoder,
     EncoderLayer,
     FeedForward,
-    to_torch_layer,
 )
 
 D, H, FF = 16, 4, 32

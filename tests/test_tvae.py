@@ -5,11 +5,11 @@ import pytest
 import torch
 from check_numbers import glued_values  # tests/ is on the path, as for every test module
 
-from tvae_lib import tvae
+from tvae_lib import checkpoints, tvae
+from tvae_lib.checkpoints import CheckpointError
 from tvae_lib.data import load_door_cycles
 from tvae_lib.evaluation import evaluate_tvae
 from tvae_lib.masks import padding_mask
-from tvae_lib.storage import CheckpointError
 from tvae_lib.train_tvae import RUNS
 from tvae_lib.vae import vae_loss
 
@@ -188,8 +188,8 @@ def test_bad_masks_config_and_codes_raise():
 
 def test_checkpoint_round_trip(tmp_path):
     model = _model(latent_dim=3)
-    path = tvae.save_checkpoint(model, tmp_path / "m.pt", metadata={"history": [1.0, 0.5]})
-    loaded, metadata = tvae.load_checkpoint(path)
+    path = checkpoints.save_model(model, tmp_path / "m.pt", metadata={"history": [1.0, 0.5]})
+    loaded, metadata = checkpoints.load_model(path)
     assert loaded.config == model.config and metadata == {"history": [1.0, 0.5]}
     x = torch.randn(2, 6, 3)
     torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x))
@@ -198,7 +198,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
     model = _model()
-    path = tvae.save_checkpoint(model, tmp_path / "m.pt")
+    path = checkpoints.save_model(model, tmp_path / "m.pt")
     before = path.read_bytes()
 
     def broken_save(*args, **kwargs):
@@ -206,7 +206,7 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
-        tvae.save_checkpoint(_model(), path)
+        checkpoints.save_model(_model(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 
@@ -214,19 +214,18 @@ def test_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
 def test_load_rejects_other_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="other.pt"):
-        tvae.load_checkpoint(tmp_path / "other.pt")
+        checkpoints.load_model(tmp_path / "other.pt")
 
 
 def test_load_rejects_weights_that_do_not_fit_the_config(tmp_path):
     model = _model()
-    from tvae_lib import storage
 
     state = {k: v for k, v in model.state_dict().items() if "to_mu" not in k}
     from dataclasses import asdict
 
-    storage.save_checkpoint(tmp_path / "m.pt", config=asdict(model.config), state_dict=state)
+    checkpoints.save_checkpoint(tmp_path / "m.pt", config=asdict(model.config), state_dict=state)
     with pytest.raises(CheckpointError, match="does not fit this TransformerVAE"):
-        tvae.load_checkpoint(tmp_path / "m.pt")
+        checkpoints.load_model(tmp_path / "m.pt")
 
 
 def test_tiny_model_overfits_a_few_cycles():
@@ -266,7 +265,7 @@ CHAPTER_7 = ROOT / "notebooks" / "07_tvae.ipynb"
 
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_checkpoints_load_into_the_current_code(run):
-    model, metadata = tvae.load_checkpoint(ROOT / "checkpoints" / f"tvae_{run}.pt")
+    model, metadata = checkpoints.load_model(ROOT / "checkpoints" / f"tvae_{run}.pt")
     assert metadata["run"] == run
     assert model.config == RUNS[run].config
     recipe = RUNS[run].recipe
@@ -278,12 +277,12 @@ def test_checkpoints_reproduce_the_glued_numbers():
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x, labels, _ = val.tensors()
-    collapsed, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_collapsed.pt")
+    collapsed, _ = checkpoints.load_model(ROOT / "checkpoints" / "tvae_collapsed.pt")
     assert (
         evaluate_tvae(collapsed, x, labels=labels, free_running=False)["active_units"]
         == (glued["collapsed_active_units"])
     )
-    final, _ = tvae.load_checkpoint(ROOT / "checkpoints" / "tvae_final.pt")
+    final, _ = checkpoints.load_model(ROOT / "checkpoints" / "tvae_final.pt")
     metrics = evaluate_tvae(final, x, labels=labels)
     assert metrics["active_units"] == glued["tvae_active_units"]
     expected = {

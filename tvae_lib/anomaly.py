@@ -31,7 +31,6 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from tvae_lib import checks
-from tvae_lib.scores import Lengths, padded_sequences
 
 __all__ = [
     "roc_auc_per_class",
@@ -163,7 +162,8 @@ def bootstrap_mean_auc_difference(
 
 
 def pca_reconstruction_error(
-    train, x, n_components: int, *, train_lengths: Lengths = None, lengths: Lengths = None
+    train, x, n_components: int, *,
+    train_lengths: checks.Lengths = None, lengths: checks.Lengths = None,
 ) -> np.ndarray:
     """The classic anomaly baseline: how badly a PCA of the normal data reconstructs ``x``.
 
@@ -186,8 +186,8 @@ def pca_reconstruction_error(
         TypeError, ValueError: A bad argument (the message names it), including a non-finite
         value at a real step.
     """
-    train, _ = padded_sequences("train", train, train_lengths)
-    x, lengths = padded_sequences("x", x, lengths, "lengths")
+    train, _ = checks.padded_sequences("train", train, train_lengths)
+    x, lengths = checks.padded_sequences("x", x, lengths, "lengths")
     if train.shape[1:] != x.shape[1:]:
         raise ValueError(f"train and x must share (T, F), got {train.shape[1:]} and {x.shape[1:]}")
     steps, channels = x.shape[1:]

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
+
+Lengths = np.ndarray | torch.Tensor | None
+"""(N,) real steps per sequence, as an array or a tensor; ``None``: every step is real."""
 
 __all__ = [
     "positive_int",
@@ -31,6 +34,12 @@ __all__ = [
     "bool_mask",
     "lengths_tensor",
     "as_lengths",
+    "sequence_length",
+    "sequence_batch",
+    "padded_sequences",
+    "real_and_generated",
+    "names",
+    "class_labels",
 ]
 
 
@@ -168,3 +177,126 @@ def as_lengths(lengths: object, n: int, max_len: int, name: str = "lengths") -> 
     if lengths is None:
         return np.full(n, max_len, dtype=np.int64)
     return lengths_tensor(name, lengths, n, max_len).cpu().numpy()
+
+
+def sequence_length(length: object, max_len: int) -> int:
+    """A number of steps T as an ``int`` in ``[1, max_len]`` (a model's positional table)."""
+    if not _is_int(length):
+        raise TypeError(f"length must be an int, got {length!r}")
+    if not 1 <= int(length) <= max_len:
+        raise ValueError(
+            f"sequence length T={length} is outside [1, max_len={max_len}]; "
+            "build the model with a larger TVAEConfig.max_len"
+        )
+    return int(length)
+
+
+def sequence_batch(
+    name: str, x: object, mask: object, n_features: int, max_len: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """A batch ``x`` (B, T, F) of ``dtype`` and its optional (B, T) ``mask``, for a model.
+
+    Returns ``x`` with its padded steps set to zero (a copy), so that whatever padding held
+    (NaN, inf, 1e20) cannot reach a real step; a non-finite value at a real step is an error.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must have shape (B, T, F={n_features}), got {got}")
+    if x.shape[2] != n_features:
+        raise ValueError(f"{name} must have F={n_features} channels, got shape {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one sequence, got shape {tuple(x.shape)}")
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's weights are {dtype}: convert one of "
+            f"them, e.g. {name}.to({dtype})"
+        )
+    sequence_length(x.shape[1], max_len)
+    if mask is not None:
+        bool_mask("mask", mask, tuple(x.shape[:2]))
+        if not mask[:, 0].all():
+            raise ValueError("mask must mark at least the first step of every sequence")
+        x = x.masked_fill(~mask[..., None], 0.0)  # padding holds zeros from here on
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} holds NaN or inf at real steps (mask them out or clean the data)")
+    return x
+
+
+def padded_sequences(
+    name: str, x: object, lengths: Lengths = None, lengths_name: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check one padded set of sequences and blank its padding: how data enters every score.
+
+    Args:
+        name: The argument's name, for messages.
+        x: (N, T, F) array or tensor.
+        lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
+        lengths_name: The lengths argument's name, for messages; ``None``: ``{name}_lengths``.
+
+    Returns:
+        ``(x, lengths)``: (N, T, F) float32 with padded steps set to 0 (``x`` itself when
+        nothing is padded), and (N,) int64.
+
+    Raises:
+        TypeError, ValueError: A bad ``x`` or ``lengths``, or a non-finite value at a real step.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array or tensor of shape (N, T, F), got {type(x)}")
+    if x.ndim != 3 or min(x.shape) < 1:
+        raise ValueError(f"{name} must have shape (N, T, F) with N, T, F >= 1, got {x.shape}")
+    x = x.astype(np.float32, copy=False)
+    lengths = as_lengths(lengths, len(x), x.shape[1], lengths_name or f"{name}_lengths")
+    real = np.arange(x.shape[1]) < lengths[:, None]  # (N, T)
+    bad = ~np.isfinite(x).all(axis=2) & real  # (N, T)
+    if bad.any():
+        sequence, step = np.argwhere(bad)[0]
+        raise ValueError(f"{name} has a non-finite value at a real step (sequence {sequence}, "
+                         f"step {step})")
+    if not real.all():
+        x = np.where(real[..., None], x, np.float32(0))  # where, not *: NaN * 0 is NaN
+    return x, lengths
+
+
+def real_and_generated(
+    real: object, generated: object, real_lengths: Lengths, generated_lengths: Lengths
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two sets checked by :func:`padded_sequences`: they share F, and T unless lengths were given.
+
+    Returns ``(real, generated, real_lengths, generated_lengths)`` as in :func:`padded_sequences`.
+    """
+    real, real_lengths_ = padded_sequences("real", real, real_lengths)
+    generated, generated_lengths_ = padded_sequences("generated", generated, generated_lengths)
+    no_lengths = real_lengths is None and generated_lengths is None
+    if real.shape[2] != generated.shape[2] or (no_lengths and real.shape[1] != generated.shape[1]):
+        raise ValueError(f"real and generated must share {'(T, F)' if no_lengths else 'F'}, got "
+                         f"(T, F) = {real.shape[1:]} and {generated.shape[1:]}")
+    return real, generated, real_lengths_, generated_lengths_
+
+
+def names(name: str, names: object, count: int | None = None) -> tuple[str, ...]:
+    """``names`` as a tuple of strings (``count`` of them, if given)."""
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise TypeError(f"{name} must be a sequence of strings, got {type(names).__name__}")
+    if count is not None and len(names) != count:
+        raise ValueError(f"{name} must hold {count} names, got {len(names)}: {tuple(names)}")
+    return tuple(str(item) for item in names)
+
+
+def class_labels(
+    labels: object, n: int, class_names: object
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``labels`` as (N,) integer class indices, each naming an entry of ``class_names``."""
+    class_names = names("class_names", class_names)
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels) if isinstance(labels, list | tuple) else labels
+    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got {type(labels).__name__}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape (N={n},), got {labels.shape}")
+    if n and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(f"labels must lie in [0, {len(class_names) - 1}] (one per class_names "
+                         f"entry), got {labels.min()} to {labels.max()}")
+    return labels, class_names

@@ -41,35 +41,13 @@ def _array(name: str, x: object, rank: int, shape: str) -> np.ndarray:
     return checks.tensor_of_rank(name, tensor, rank, shape).detach().cpu().numpy()
 
 
-def _names(name: str, names: object, count: int | None = None) -> tuple[str, ...]:
-    if isinstance(names, str) or not isinstance(names, Sequence):
-        raise TypeError(f"{name} must be a sequence of strings, got {type(names).__name__}")
-    if count is not None and len(names) != count:
-        raise ValueError(f"{name} must hold {count} names, got {len(names)}: {tuple(names)}")
-    return tuple(str(item) for item in names)
-
-
-def _labels(labels: object, n: int, class_names: object) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(N,) integer class indices, each naming an entry of ``class_names``."""
-    class_names = _names("class_names", class_names)
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels) if isinstance(labels, list | tuple) else labels
-    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got {type(labels).__name__}")
-    if labels.shape != (n,):
-        raise ValueError(f"labels must have shape (N={n},), got {labels.shape}")
-    if n and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise ValueError(f"labels must lie in [0, {len(class_names) - 1}] (one per class_names "
-                         f"entry), got {labels.min()} to {labels.max()}")
-    return labels, class_names
-
-
 def _channel_labels(names: object, units: object, f: int) -> list[str]:
     """One y label per channel: ``"name\\n(unit)"``, or the bare name when ``units`` is None."""
-    names = _names("channel_names", names, f)
-    units = ("",) * f if units is None else (f"\n({u})" for u in _names("channel_units", units, f))
-    return [name + unit for name, unit in zip(names, units, strict=True)]
+    names = checks.names("channel_names", names, f)
+    if units is None:
+        return list(names)
+    units = checks.names("channel_units", units, f)
+    return [f"{name}\n({unit})" for name, unit in zip(names, units, strict=True)]
 
 
 def _time(t: int, sample_rate_hz: float | None) -> tuple[np.ndarray, str]:
@@ -134,7 +112,7 @@ def plot_cycles(x: object, lengths: object = None, labels: object = None, *,
     time, xlabel = _time(t, sample_rate_hz)
     columns = [("", np.arange(n), PALETTE[0])]  # title, cycles, colour
     if labels is not None:
-        labels, class_names = _labels(labels, n, class_names)
+        labels, class_names = checks.class_labels(labels, n, class_names)
         rng = np.random.default_rng(checks.non_negative_int("seed", seed))
         n_per_class = checks.positive_int("n_per_class", n_per_class)
         columns = []
@@ -197,7 +175,7 @@ def plot_overlay(x: object, others: Mapping[str, object], indices: Sequence[int]
             raise ValueError(f"others[{name!r}] must have shape (N' > {max(indices)}, T={t}, "
                              f"F={f}), got {y.shape}")
     if labels is not None:
-        labels, class_names = _labels(labels, n, class_names)
+        labels, class_names = checks.class_labels(labels, n, class_names)
     rows = range(f) if channels is None else [
         checks.int_in_range(f"channels[{j}]", c, 0, f - 1) for j, c in enumerate(channels)]
     ylabels = _channel_labels(channel_names, channel_units, f)
@@ -255,8 +233,8 @@ def plot_history(history: object, keys: str | Sequence[str] = ("loss",), *, axes
         raise TypeError(f"log must be a bool or a sequence of bools, got {log!r}")
     if not keys or len(logs) != len(keys):
         raise ValueError(f"need 1+ keys and one log flag per key, got {keys} and {log}")
-    titles = keys if titles is None else _names("titles", titles, len(keys))
-    ylabels = keys if ylabels is None else _names("ylabels", ylabels, len(keys))
+    titles = keys if titles is None else checks.names("titles", titles, len(keys))
+    ylabels = keys if ylabels is None else checks.names("ylabels", ylabels, len(keys))
     for key, (name, metrics) in ((key, run) for key in keys for run in runs.items()):
         if len(metrics.get(key, ())) == 0:
             raise ValueError(f"no values of {key!r} in {name or 'the history'}, which logged "
@@ -310,7 +288,7 @@ def plot_latent(z: object, labels: object = None, class_names: Sequence[str] = C
         axis_labels = [f"PC {i + 1} of {name} ({share:.0%} of variance)"
                        for i, share in enumerate(pca.explained_variance_ratio_)]
     if labels is not None:
-        labels, class_names = _labels(labels, len(z), class_names)
+        labels, class_names = checks.class_labels(labels, len(z), class_names)
     own = ax is None
     if own:
         _, ax = plt.subplots(figsize=figsize)

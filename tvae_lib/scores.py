@@ -11,8 +11,8 @@ is half the number of channels, trained for a fixed number of iterations with Ad
   sequences only, to predict the next step of the last channel from the other channels; the
   score is its mean absolute error on the real sequences. Lower is better.
 
-Plus the two-dimensional views of real vs generated data the paper plots (PCA and t-SNE of
-each sequence averaged over its channels).
+The two-dimensional views of real vs generated data the paper plots are in
+:mod:`tvae_lib.views`.
 
 **Padding.** Sequences of different lengths are stored padded to a common T, and a classifier
 that reads the padding learns "how much padding" instead of "real or generated": on a real and
@@ -21,7 +21,7 @@ were trivially told apart. So every function takes ``real_lengths`` and ``genera
 ((N,) ints in [1, T]; ``None``: all T steps are real) and looks at real steps only. The
 discriminator reads each sequence up to its own last real step (a packed sequence) and
 classifies from the hidden state there; the predictor is trained and scored on real target
-steps only; the 2-D views resample each sequence's real part to T points. Padded positions are
+steps only. Padded positions are
 set to 0 on the way in, so whatever they hold (NaN, inf, 1e20) cannot reach a score, while a
 non-finite value at a real step is an error. Without lengths, or with every length equal to T,
 the numbers are exactly those of the unpadded protocol.
@@ -35,8 +35,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm.auto import tqdm
@@ -45,63 +43,13 @@ from tvae_lib import checks
 from tvae_lib.masks import padding_mask
 
 __all__ = [
-    "padded_sequences",
     "GRUClassifier",
     "GRUPredictor",
     "discriminative_score",
     "predictive_score",
-    "embed_real_and_generated",
 ]
 
-Lengths = np.ndarray | torch.Tensor | None
-
-
-def padded_sequences(
-    name: str, x: object, lengths: Lengths = None, lengths_name: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Check one padded set of sequences and blank its padding: how data enters every score.
-
-    Args:
-        name: The argument's name, for messages.
-        x: (N, T, F) array or tensor.
-        lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
-        lengths_name: The lengths argument's name, for messages; ``None``: ``{name}_lengths``.
-
-    Returns:
-        ``(x, lengths)``: (N, T, F) float32 with padded steps set to 0 (``x`` itself when
-        nothing is padded), and (N,) int64.
-
-    Raises:
-        TypeError, ValueError: A bad ``x`` or ``lengths``, or a non-finite value at a real step.
-    """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array or tensor of shape (N, T, F), got {type(x)}")
-    if x.ndim != 3 or min(x.shape) < 1:
-        raise ValueError(f"{name} must have shape (N, T, F) with N, T, F >= 1, got {x.shape}")
-    x = x.astype(np.float32, copy=False)
-    lengths = checks.as_lengths(lengths, len(x), x.shape[1], lengths_name or f"{name}_lengths")
-    real = np.arange(x.shape[1]) < lengths[:, None]  # (N, T)
-    bad = ~np.isfinite(x).all(axis=2) & real  # (N, T)
-    if bad.any():
-        sequence, step = np.argwhere(bad)[0]
-        raise ValueError(f"{name} has a non-finite value at a real step (sequence {sequence}, "
-                         f"step {step})")
-    if not real.all():
-        x = np.where(real[..., None], x, np.float32(0))  # where, not *: NaN * 0 is NaN
-    return x, lengths
-
-
-def _pair(real, generated, real_lengths, generated_lengths):
-    """Both sets checked: they share F, and T unless lengths were given."""
-    real, real_lengths_ = padded_sequences("real", real, real_lengths)
-    generated, generated_lengths_ = padded_sequences("generated", generated, generated_lengths)
-    no_lengths = real_lengths is None and generated_lengths is None
-    if real.shape[2] != generated.shape[2] or (no_lengths and real.shape[1] != generated.shape[1]):
-        raise ValueError(f"real and generated must share {'(T, F)' if no_lengths else 'F'}, got "
-                         f"(T, F) = {real.shape[1:]} and {generated.shape[1:]}")
-    return real, generated, real_lengths_, generated_lengths_
+Lengths = checks.Lengths
 
 
 class GRUClassifier(nn.Module):
@@ -224,7 +172,7 @@ def discriminative_score(
     Raises:
         TypeError, ValueError: A bad argument; the message names it.
     """
-    real, generated, real_lengths, generated_lengths = _pair(
+    real, generated, real_lengths, generated_lengths = checks.real_and_generated(
         real, generated, real_lengths, generated_lengths)
     hidden_size, iterations, batch_size, lr, seed = _training_args(
         real.shape[2], hidden_size, iterations, batch_size, lr, seed)
@@ -299,7 +247,7 @@ def predictive_score(
     Raises:
         TypeError, ValueError: A bad argument; the message names it.
     """
-    real, generated, real_lengths, generated_lengths = _pair(
+    real, generated, real_lengths, generated_lengths = checks.real_and_generated(
         real, generated, real_lengths, generated_lengths)
     if real.shape[2] < 2:
         raise ValueError(f"predictive_score needs F >= 2 (it predicts the last channel from the "
@@ -330,66 +278,3 @@ def predictive_score(
     )
     with torch.no_grad():
         return l1(model, x_test, y_test, mask_test).item()
-
-
-def _channel_means(x: np.ndarray, lengths: np.ndarray, n_points: int) -> np.ndarray:
-    """(n, T, F) -> (n, n_points): each real part averaged over channels, resampled if need be."""
-    means = x.mean(axis=2)  # (n, T)
-    if x.shape[1] == n_points and (lengths == n_points).all():
-        return means
-    out = np.empty((len(x), n_points), dtype=np.float32)
-    for row, (mean, length) in enumerate(zip(means, lengths, strict=True)):
-        where = np.linspace(0, length - 1, n_points)  # (n_points,) on the real steps' scale
-        out[row] = np.interp(where, np.arange(length), mean[:length])
-    return out
-
-
-def embed_real_and_generated(
-    real, generated, method: str = "pca", n_samples: int = 1000, perplexity: float = 40.0,
-    seed: int = 0, *, real_lengths: Lengths = None, generated_lengths: Lengths = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two-dimensional views of real and generated sequences, as in the TimeGAN paper.
-
-    Up to ``n_samples`` sequences of each set are drawn; each is averaged over its channels
-    into a length-T vector. PCA is fitted on the real vectors and applied to both; t-SNE is
-    run on the two sets together. With lengths, each sequence's real part (L steps averaged
-    over channels) is linearly resampled to the real set's T points (``np.interp``), so
-    sequences of every length become comparable vectors that never include padding: the view
-    then compares shapes, not durations.
-
-    Args:
-        real: (N, T, F) real sequences.
-        generated: (M, T', F) generated sequences; T' = T unless lengths are given.
-        method: ``"pca"`` or ``"tsne"``.
-        n_samples: Sequences drawn from each set (at least 2 must be available).
-        perplexity: t-SNE's perplexity.
-        seed: Seeds the draw and t-SNE.
-        real_lengths: (N,) ints in [1, T], real steps per sequence; ``None``: all T.
-        generated_lengths: (M,) ints in [1, T']; ``None``: all T'.
-
-    Returns:
-        ``(real_2d, generated_2d)``, each of shape (n, 2) with n = min(n_samples, N, M).
-
-    Raises:
-        TypeError, ValueError: A bad argument; the message names it.
-    """
-    real, generated, real_lengths, generated_lengths = _pair(
-        real, generated, real_lengths, generated_lengths)
-    method = checks.one_of("method", method, ("pca", "tsne"))
-    n = min(checks.positive_int("n_samples", n_samples), len(real), len(generated))
-    perplexity = checks.positive_float("perplexity", perplexity)
-    seed = checks.non_negative_int("seed", seed)
-    if n < 2:
-        raise ValueError(f"a 2-D view needs >= 2 sequences of each set, got n_samples="
-                         f"{n_samples}, N={len(real)}, M={len(generated)}")
-    rng = np.random.default_rng(seed)
-    real_pick, gen_pick = rng.permutation(len(real))[:n], rng.permutation(len(generated))[:n]
-    real_flat = _channel_means(real[real_pick], real_lengths[real_pick], real.shape[1])  # (n, T)
-    gen_flat = _channel_means(generated[gen_pick], generated_lengths[gen_pick], real.shape[1])
-    if method == "pca":
-        pca = PCA(n_components=2).fit(real_flat)
-        return pca.transform(real_flat), pca.transform(gen_flat)
-    tsne = TSNE(n_components=2, perplexity=min(perplexity, (2 * n - 1) / 3), max_iter=300,
-                init="pca", random_state=seed)
-    both = tsne.fit_transform(np.concatenate([real_flat, gen_flat]))  # (2 n, 2)
-    return both[:n], both[n:]

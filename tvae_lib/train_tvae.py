@@ -17,7 +17,7 @@ remedy runs sit close to their thresholds (``input_dropout`` then keeps one unit
 is why the committed files are kept until chapter 7 is retrained over several seeds.
 
 Each run writes ``checkpoints/tvae_<run>.pt`` (config, weights and the training history, see
-:func:`tvae_lib.tvae.save_checkpoint`). Chapter 7 loads these files instead of training for
+:func:`tvae_lib.checkpoints.save_model`). Chapter 7 loads these files instead of training for
 longer than its time budget allows; ``tests/test_tvae.py`` checks that they load into the
 current code and reproduce the numbers the chapter quotes. The recipes themselves are
 :class:`tvae_lib.recipes.Recipe` objects; this file only names the book's runs.
@@ -33,11 +33,12 @@ from typing import NamedTuple
 
 import torch
 
+from tvae_lib.checkpoints import save_model
 from tvae_lib.data import door_loaders
 from tvae_lib.numerics import MODE_VARIABLE, describe, mode_environment
 from tvae_lib.recipes import Recipe, train
 from tvae_lib.training import History
-from tvae_lib.tvae import TransformerVAE, TVAEConfig, save_checkpoint
+from tvae_lib.tvae import TransformerVAE, TVAEConfig
 from tvae_lib.utils import seed_everything
 
 __all__ = ["BookRun", "RUNS", "train_run", "main"]
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown run {unknown[0]!r}; choose from {sorted(RUNS)}")
     for name in names:
         model, history = train_run(RUNS[name], device=args.device)
-        path = save_checkpoint(
+        path = save_model(
             model, Path(args.out) / f"tvae_{name}.pt",
             metadata={"run": name, "history": history.metrics},
         )  # fmt: skip

@@ -10,8 +10,8 @@ feed-forward network. Two placements of the LayerNorm are supported:
   more stably in deep stacks; pair it with ``final_norm=True`` on the stack.
 
 The parameter names and the dropout placement follow ``torch.nn.TransformerEncoderLayer`` and
-``torch.nn.TransformerDecoderLayer``, and :func:`to_torch_layer` builds PyTorch's layer with
-the same weights, so the two can be compared number for number.
+``torch.nn.TransformerDecoderLayer``, and :func:`tvae_lib.torch_reference.to_torch_layer`
+builds PyTorch's layer with the same weights, so the two can be compared number for number.
 
 Each sublayer is wrapped by :func:`residual`, the one place that says how a residual connection,
 dropout and LayerNorm combine (the Annotated Transformer's "sublayer connection"), so each
@@ -47,7 +47,6 @@ __all__ = [
     "Encoder",
     "Decoder",
     "residual",
-    "to_torch_layer",
 ]
 
 
@@ -342,53 +341,3 @@ class Decoder(nn.Module):
         if cache is not None:
             cache.length += x.shape[1]
         return x if self.norm is None else self.norm(x)
-
-
-def _copy_attention(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
-    weights = [ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]
-    theirs.in_proj_weight.copy_(torch.cat(weights))  # (3 D, D)
-    theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
-    theirs.out_proj.load_state_dict(ours.out_proj.state_dict())
-
-
-@torch.no_grad()
-def to_torch_layer(
-    layer: EncoderLayer | DecoderLayer,
-) -> nn.TransformerEncoderLayer | nn.TransformerDecoderLayer:
-    """PyTorch's own layer with the same weights, for equivalence checks.
-
-    The result is batch-first, uses ReLU and LayerNorm eps 1e-5 like ours, and has the same
-    dropout probability. Remember PyTorch's masks are ``True`` = blocked: pass
-    ``masks.to_blocked(mask)``.
-
-    Args:
-        layer: An :class:`EncoderLayer` or :class:`DecoderLayer`.
-
-    Returns:
-        An ``nn.TransformerEncoderLayer`` or ``nn.TransformerDecoderLayer`` in the same
-        training/evaluation mode and on the same device as ``layer``.
-    """
-    if not isinstance(layer, (EncoderLayer, DecoderLayer)):
-        raise TypeError(f"layer must be an EncoderLayer or DecoderLayer, got {type(layer).__name__}")
-    kwargs = dict(
-        d_model=layer.d_model,
-        nhead=layer.n_heads,
-        dim_feedforward=layer.feed_forward.linear1.out_features,
-        dropout=layer.dropout1.p,
-        batch_first=True,
-        norm_first=layer.norm_first,
-    )
-    device = layer.norm1.weight.device
-    if isinstance(layer, EncoderLayer):
-        theirs = nn.TransformerEncoderLayer(**kwargs).to(device)
-    else:
-        theirs = nn.TransformerDecoderLayer(**kwargs).to(device)
-        _copy_attention(layer.cross_attn, theirs.multihead_attn)
-        theirs.norm3.load_state_dict(layer.norm3.state_dict())
-    _copy_attention(layer.self_attn, theirs.self_attn)
-    theirs.linear1.load_state_dict(layer.feed_forward.linear1.state_dict())
-    theirs.linear2.load_state_dict(layer.feed_forward.linear2.state_dict())
-    theirs.norm1.load_state_dict(layer.norm1.state_dict())
-    theirs.norm2.load_state_dict(layer.norm2.state_dict())
-    return theirs.train(layer.training)
-

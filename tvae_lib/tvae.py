@@ -23,30 +23,20 @@ The data flow, shape by shape (B batch, T steps, F channels, D d_model, Z latent
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from tvae_lib import storage
-from tvae_lib.checks import (
-    bool_mask,
-    fraction,
-    lengths_tensor,
-    non_negative_int,
-    one_of,
-    positive_int,
-)
+from tvae_lib import checks
+from tvae_lib.checks import fraction, lengths_tensor, non_negative_int, one_of, positive_int
 from tvae_lib.decoding import generate as generate_steps
 from tvae_lib.masks import causal_mask, masked_mean, padding_mask
 from tvae_lib.positional import SinusoidalPositionalEncoding
 from tvae_lib.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 from tvae_lib.vae import reparameterize
 
-__all__ = ["TVAEConfig", "TransformerVAE", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TVAEConfig", "TransformerVAE"]
 
 
 @dataclass
@@ -109,12 +99,7 @@ class TransformerVAE(nn.Module):
         if not isinstance(config, TVAEConfig):
             raise TypeError(f"config must be a TVAEConfig, got {type(config).__name__}")
         self.config = config
-        d_model, n_heads, d_ff, dropout = (
-            config.d_model,
-            config.n_heads,
-            config.d_ff,
-            config.dropout,
-        )
+        d_model, n_heads, d_ff, dropout = config.d_model, config.n_heads, config.d_ff, config.dropout
         if config.embedding == "conv":  # each step embedded with its two neighbours
             self.input_proj = nn.Conv1d(config.n_features, d_model, kernel_size=3, padding=1)
         else:
@@ -150,37 +135,8 @@ class TransformerVAE(nn.Module):
 
     def _check(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Validate x and mask; return x with its padded steps zeroed (they cannot leak)."""
-        n_features = self.config.n_features
-        if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, T, F={n_features}), got {got}")
-        if x.shape[2] != n_features:
-            raise ValueError(f"x must have F={n_features} channels, got shape {tuple(x.shape)}")
-        if x.shape[0] < 1:
-            raise ValueError(f"x must hold at least one sequence, got shape {tuple(x.shape)}")
-        if x.dtype != self.dtype:
-            raise TypeError(
-                f"x has dtype {x.dtype} but the model's weights are {self.dtype}: convert one of "
-                f"them, e.g. x.to({self.dtype})"
-            )
-        self._check_length(x.shape[1])
-        if mask is not None:
-            bool_mask("mask", mask, tuple(x.shape[:2]))
-            if not mask[:, 0].all():
-                raise ValueError("mask must mark at least the first step of every sequence")
-            x = x.masked_fill(~mask[..., None], 0.0)  # padding holds zeros from here on
-        if not torch.isfinite(x).all():
-            raise ValueError("x holds NaN or inf at real steps (mask them out or clean the data)")
-        return x
-
-    def _check_length(self, length: int) -> None:
-        if not isinstance(length, int) or isinstance(length, bool):
-            raise TypeError(f"length must be an int, got {length!r}")
-        if not 1 <= length <= self.config.max_len:
-            raise ValueError(
-                f"sequence length T={length} is outside [1, max_len={self.config.max_len}]; "
-                "build the model with a larger TVAEConfig.max_len"
-            )
+        return checks.sequence_batch("x", x, mask, self.config.n_features, self.config.max_len,
+                                     self.dtype)  # fmt: skip
 
     def _check_z(self, z: torch.Tensor) -> None:
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.config.latent_dim:
@@ -308,7 +264,7 @@ class TransformerVAE(nn.Module):
             (B, T, F) decoded sequences.
         """
         self._check_z(z)
-        self._check_length(length)
+        length = checks.sequence_length(length, self.config.max_len)
         if z.dtype != self.dtype:
             raise TypeError(f"z has dtype {z.dtype} but the model's weights are {self.dtype}")
         start = torch.zeros(z.shape[0], 1, self.config.n_features, dtype=z.dtype, device=z.device)
@@ -367,7 +323,7 @@ class TransformerVAE(nn.Module):
         if lengths is not None:
             lengths = lengths_tensor("lengths", lengths, n, self.config.max_len)
             length = int(lengths.max())
-        self._check_length(length)
+        length = checks.sequence_length(length, self.config.max_len)
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device, self.dtype)
         was_training = self.training
         self.eval()
@@ -379,46 +335,3 @@ class TransformerVAE(nn.Module):
             return out
         mask = padding_mask(lengths.to(out.device), length)  # (B, T)
         return out.masked_fill(~mask[..., None], 0.0)
-
-
-def save_checkpoint(
-    model: TransformerVAE, path: str | os.PathLike, metadata: dict[str, Any] | None = None
-) -> Path:
-    """Save the config, the weights and plain JSON metadata (:func:`tvae_lib.storage.save_checkpoint`).
-
-    The file is written atomically and carries a SHA-256 of its tensors, verified on load.
-
-    Args:
-        model: The model.
-        path: Destination (``.pt``).
-        metadata: Plain JSON values only (numbers, strings, lists, dicts), e.g. a history.
-
-    Returns:
-        The path written.
-    """
-    if not isinstance(model, TransformerVAE):
-        raise TypeError(f"model must be a TransformerVAE, got {type(model).__name__}")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return storage.save_checkpoint(
-        path, config=asdict(model.config), state_dict=state, metadata=metadata or {}
-    )
-
-
-def load_checkpoint(
-    path: str | os.PathLike, device: torch.device | str = "cpu"
-) -> tuple[TransformerVAE, dict[str, Any]]:
-    """Load a file written by :func:`save_checkpoint` (``weights_only=True``: no pickle).
-
-    Returns:
-        ``(model, metadata)``, the model in evaluation mode on ``device``.
-
-    Raises:
-        tvae_lib.storage.CheckpointError: the file is not such a checkpoint, or is damaged.
-    """
-    checkpoint = storage.load_checkpoint(path, map_location=device)
-    try:
-        model = TransformerVAE(TVAEConfig(**checkpoint.config))
-        model.load_state_dict(checkpoint.state_dict)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise storage.CheckpointError(f"{path} does not fit this TransformerVAE: {err}") from err
-    return model.to(device).eval(), checkpoint.metadata
