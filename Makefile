@@ -11,6 +11,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # book's outputs runs through it, so they repeat bit for bit on any x86-64 CPU with AVX2, whatever
 # its core count. `.venv/bin/python -m tvae_lib.numerics --show` lists the settings.
 MODE := $(BIN)/python -m tvae_lib.numerics --
+# Stored outputs carry no live progress bars (stderr noise with timings): tvae_lib.utils.progress_enabled.
+QUIET := TVAE_PROGRESS=0
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900
 
 .PHONY: help install book test lint unit nbval hygiene notebooks check-numbers checkpoints \
@@ -38,7 +40,7 @@ book: $(STAMP)
 	@echo "The book: $(CURDIR)/_build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check tvae_lib tests notebooks book/_ext
+	$(BIN)/ruff check tvae_lib tests notebooks book/_ext book/figures/src
 
 unit: $(STAMP)
 	$(MODE) $(BIN)/python -m pytest -p no:cacheprovider tests --cov=tvae_lib --cov-report=term --cov-fail-under=90
@@ -47,7 +49,7 @@ hygiene: $(STAMP)
 	$(BIN)/python tests/check_notebooks.py $(NOTEBOOKS)
 
 nbval: $(STAMP)
-	$(MODE) $(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(NOTEBOOKS)
+	$(QUIET) $(MODE) $(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(NOTEBOOKS)
 
 test: lint unit hygiene nbval
 
@@ -56,7 +58,7 @@ test: lint unit hygiene nbval
 notebooks: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; start=$$(date +%s); \
-	  $(MODE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  $(QUIET) $(MODE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.kernel_name=python3 "$$nb" || exit 1; \
 	  echo "   $$(( $$(date +%s) - start )) s"; \
 	done
@@ -65,7 +67,7 @@ notebooks: $(STAMP)
 # temporary folder, in this machine's own numeric setting, and compare every glued number with the
 # committed one within the tolerance tests/glued_tolerances.toml states for it.
 check-numbers: $(STAMP)
-	$(BIN)/python tests/check_numbers.py $(NOTEBOOKS)
+	$(QUIET) $(BIN)/python tests/check_numbers.py $(NOTEBOOKS)
 
 checkpoints: $(STAMP)
 	$(MODE) $(BIN)/python -m tvae_lib.train_tvae

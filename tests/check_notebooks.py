@@ -1,14 +1,18 @@
 """Notebook hygiene, checked by `make test` before nbval runs.
 
-For each notebook: its nbval markers are spelt so nbval sees them, its code cells were executed top to bottom in one fresh kernel (execution
-counts 1..n), no error output is stored, no SVG output is stored (nbval would compare SVG
-text), and at most one code cell in five is exempted from nbval's output comparison.
+For each notebook: its nbval markers are spelt so nbval sees them, its code cells were executed
+top to bottom in one fresh kernel (execution counts 1..n), no error output is stored, no stderr
+is stored (progress bars and warnings are noise on the page: ``make notebooks`` runs with
+``TVAE_PROGRESS=0``), no SVG output is stored (nbval would compare SVG text), a cell that only
+glues or asserts is tagged ``remove-input`` (the book shows teaching code, not bookkeeping), and
+at most one code cell in five is exempted from nbval's output comparison.
 
 Usage: python tests/check_notebooks.py notebooks/*.ipynb
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -19,6 +23,22 @@ EXEMPT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_(IGNORE_OUTPUT|SKIP)[ \t]*$", re.MULT
 MISSPELT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_\w++[ \t]*\S.*$", re.MULTILINE)
 EXEMPT_TAGS = {"nbval-ignore-output", "nbval-skip"}
 MAX_EXEMPT_SHARE = 0.2
+
+
+def only_glue_or_assert(source: str) -> bool:
+    """Whether every statement of ``source`` is an ``assert`` or a ``glue(...)`` call."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # IPython magics
+        return False
+
+    def bookkeeping(node: ast.stmt) -> bool:
+        if isinstance(node, ast.Assert):
+            return True
+        call = node.value if isinstance(node, ast.Expr) else None
+        return isinstance(call, ast.Call) and getattr(call.func, "id", None) == "glue"
+
+    return bool(body) and all(bookkeeping(node) for node in body)
 
 
 def problems(path: Path) -> list[str]:
@@ -42,7 +62,12 @@ def problems(path: Path) -> list[str]:
                 f"code cell {index}: nbval ignores the marker line {line.strip()!r}; "
                 f"write the marker alone on its line and the reason on the next"
             )
+        if only_glue_or_assert(source) and "remove-input" not in tags:
+            found.append(f"code cell {index} only glues or asserts: tag it remove-input")
         for output in cell.get("outputs", []):
+            if output.get("name") == "stderr":
+                text = "".join(output.get("text", ""))[:60].strip()
+                found.append(f"code cell {index} stored stderr ({text!r}...)")
             if output["output_type"] == "error" and "NBVAL_RAISES_EXCEPTION" not in source:
                 found.append(f"code cell {index} stored an error ({output.get('ename')})")
             if "image/svg+xml" in output.get("data", {}):

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from tvae_lib import masks
-from tvae_lib.attention import MultiHeadAttention, scaled_dot_product_attention
+from tvae_lib.attention import AdditiveAttention, MultiHeadAttention, scaled_dot_product_attention
 
 
 @pytest.mark.parametrize(
@@ -217,3 +217,66 @@ def test_mha_self_attention_with_padding_and_causal_masks_matches_torch():
     )
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
     assert (out - ref).abs().max() <= 1e-5
+
+
+def test_additive_attention_is_bahdanaus_formula():
+    torch.manual_seed(0)
+    attention = AdditiveAttention(query_dim=3, key_dim=5, hidden_dim=7).double()
+    query, key = torch.randn(2, 4, 3).double(), torch.randn(2, 6, 5).double()
+    value = torch.randn(2, 6, 2).double()
+    output, weights = attention(query, key, value)
+    w_q, w_k = attention.query_proj.weight, attention.key_proj.weight  # (A, 3), (A, 5)
+    w = attention.score.weight[0]  # (A,)
+    scores = torch.empty(2, 4, 6, dtype=torch.double)
+    for b in range(2):
+        for t in range(4):
+            for s in range(6):
+                scores[b, t, s] = w @ torch.tanh(w_q @ query[b, t] + w_k @ key[b, s])
+    expected = scores.softmax(-1)
+    torch.testing.assert_close(weights, expected)
+    torch.testing.assert_close(output, expected @ value)
+
+
+def test_additive_attention_masks_like_sdpa():
+    torch.manual_seed(1)
+    attention = AdditiveAttention(4, 4, 8)
+    query, key = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+    value = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])[:, None, :]  # (B, 1, S)
+    poisoned = value.clone()
+    poisoned[1, 2:] = float("nan")  # hidden values cannot leak
+    output, weights = attention(query, key, poisoned, mask)
+    assert (weights[1, :, 2:] == 0).all() and torch.isfinite(output).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3))
+    nothing = torch.zeros(2, 1, 5, dtype=torch.bool)
+    output, weights = attention(query, key, value, nothing)
+    assert (output == 0).all() and (weights == 0).all()
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((torch.zeros(3, 4), torch.zeros(2, 5, 4), torch.zeros(2, 5, 4)), ValueError, "same rank"),
+        ((torch.zeros(2, 3, 4), torch.zeros(2, 5, 4), torch.zeros(2, 6, 4)), ValueError,
+         "same length S"),
+        ((torch.zeros(2, 3, 4), torch.zeros(2, 5, 4), torch.zeros(2, 5, 4),
+          torch.ones(2, 3, 5)), TypeError, "mask must be a bool"),
+    ],
+)
+def test_additive_attention_bad_inputs(args, error, match):
+    with pytest.raises(error, match=match):
+        AdditiveAttention(4, 4, 8)(*args)
+    with pytest.raises(ValueError, match="hidden_dim must be"):
+        AdditiveAttention(4, 4, 0)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_mha_fully_masked_query_gives_zero_attention_not_nan(need_weights):
+    """A sequence whose every key is padding: attention contributes zeros (only out_proj's bias)."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 3, 8)
+    padding = torch.tensor([[True, True, False], [False, False, False]])  # (B, S)
+    out, _ = mha(x, x, x, key_padding_mask=padding, need_weights=need_weights)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[1], mha.out_proj.bias.expand(3, 8))

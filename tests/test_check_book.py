@@ -46,3 +46,11 @@ def test_broken_links_finds_missing_files_and_anchors(tmp_path):
         f"{base}/book/a.html#missing (no anchor #missing)",
         f"{base}/book/gone.html (no such file)",
     ]
+
+
+def test_figures_missing_names_the_diagrams_no_page_showed(tmp_path):
+    (tmp_path / "a.svg").write_text("<svg/>")
+    (tmp_path / "b.svg").write_text("<svg/>")
+    loaded = {"http://127.0.0.1:8000/_images/a.svg", "http://127.0.0.1:8000/_images/x.png"}
+    assert check_book.figures_missing(loaded, tmp_path) == ["b.svg"]
+    assert check_book.figures_missing(loaded | {"http://h/_images/b.svg"}, tmp_path) == []

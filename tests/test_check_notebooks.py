@@ -47,6 +47,11 @@ def test_clean_notebook_passes(tmp_path):
         ),
         ([_code("# NBVAL_IGNORE_OUTPUT\n# a timing", 1), _code("2", 2)], "exempt"),
         ([_code("# NBVAL_IGNORE_OUTPUT: a timing", 1)], "nbval ignores the marker line"),
+        (
+            [_code("1", 1, [{"output_type": "stream", "name": "stderr", "text": "10%|#"}])],
+            "stored stderr ('10%|#'",
+        ),
+        ([_code("glue('a', 1, display=False)\nassert a > 0", 1)], "tag it remove-input"),
     ],
 )
 def test_problems_are_reported(tmp_path, cells, match):
@@ -67,3 +72,12 @@ def test_expected_error_is_allowed(tmp_path):
 
 def test_main_needs_paths():
     assert check_notebooks.main([]) == 2
+
+
+def test_tagged_bookkeeping_and_stdout_pass(tmp_path):
+    tagged = _code("glue('a', 1, display=False)\nassert 1", 1)
+    tagged["metadata"] = {"tags": ["remove-input"]}
+    printed = _code("print(1)", 2, [{"output_type": "stream", "name": "stdout", "text": "1"}])
+    assert check_notebooks.problems(_notebook(tmp_path, [tagged, printed])) == []
+    assert not check_notebooks.only_glue_or_assert("x = 1\nglue('x', x)")
+    assert not check_notebooks.only_glue_or_assert("%config InlineBackend.figure_formats = []")

@@ -4,7 +4,7 @@ import torch
 from tvae_lib import addition, seq2seq, training
 from tvae_lib.seq2seq import Seq2Seq, Seq2SeqConfig
 
-DECODERS = ["plain", "peeky", "attention"]
+DECODERS = ["plain", "peeky", "attention", "additive"]
 
 
 def _model(decoder: str, hidden_size: int = 16) -> Seq2Seq:
@@ -35,7 +35,7 @@ def test_shapes(decoder):
     torch.testing.assert_close(memory.context, memory.outputs[:, -1])
     ids, weights = model.generate(src, max_len=4)
     assert ids.shape == (6, 4) and ids.dtype == torch.long
-    if decoder == "attention":
+    if decoder in ("attention", "additive"):
         assert weights.shape == (6, 4, 7)
     else:
         assert weights is None
@@ -57,8 +57,9 @@ def test_greedy_decoding_matches_teacher_forcing_on_its_own_output(decoder):
         torch.testing.assert_close(weights, parallel_weights)
 
 
-def test_attention_ignores_padding_and_rows_sum_to_one():
-    model = _model("attention").eval()
+@pytest.mark.parametrize("decoder", ["attention", "additive"])
+def test_attention_ignores_padding_and_rows_sum_to_one(decoder):
+    model = _model(decoder).eval()
     src, _ = _batch()
     _, weights = model.generate(src, max_len=4)
     padding = src == addition.PAD_ID  # (B, S)
@@ -139,3 +140,11 @@ def test_bad_inputs():
         seq2seq.greedy_decode(model, src, 0)
     with pytest.raises(ValueError, match="src must be an int64"):
         seq2seq.greedy_decode(model, [[1, 2]], 3)
+
+
+def test_additive_decoder_has_only_the_additive_scorer():
+    names = {name for name, _ in _model("additive").decoder.named_parameters()}
+    assert {"additive.query_proj.weight", "additive.key_proj.weight", "additive.score.weight"} <= names
+    assert not any(name.startswith("query_proj") for name in names)
+    with pytest.raises(ValueError, match="score must be one of"):
+        seq2seq.AttentionDecoder(5, 4, 8, score="cosine")

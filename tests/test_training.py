@@ -173,3 +173,22 @@ def test_non_finite_loss_stops_with_clear_error():
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             progress=False,
         )
+
+
+def test_scheduler_every_step_or_epoch():
+    torch.manual_seed(0)
+    x = torch.randn(32, 3)
+    loader = [(x[i : i + 8], x[i : i + 8].sum(1, keepdim=True)) for i in range(0, 32, 8)]
+
+    def step(model, batch):
+        return {"loss": ((model(batch[0]) - batch[1]) ** 2).mean()}
+
+    for every, expected in (("step", 8), ("epoch", 2)):
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda n: 1.0)
+        training.fit(model, loader, step, epochs=2, optimizer=optimizer, scheduler=scheduler,
+            scheduler_every=every, progress=False)  # fmt: skip
+        assert scheduler.last_epoch == expected
+    with pytest.raises(ValueError, match="scheduler_every must be one of"):
+        training.fit(model, loader, step, epochs=1, optimizer=optimizer, scheduler_every="batch")

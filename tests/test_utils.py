@@ -60,3 +60,14 @@ def test_show_source_renders_library_code():
     assert shown.data.endswith("```")
     with pytest.raises(TypeError, match="function, class or method"):
         utils.show_source(3)
+
+
+def test_progress_switch(monkeypatch):
+    from tvae_lib.utils import progress_enabled
+
+    monkeypatch.delenv("TVAE_PROGRESS", raising=False)
+    assert progress_enabled()
+    monkeypatch.setenv("TVAE_PROGRESS", "0")
+    assert not progress_enabled()
+    monkeypatch.setenv("TVAE_PROGRESS", "1")
+    assert progress_enabled()

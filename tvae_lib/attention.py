@@ -1,4 +1,4 @@
-"""Scaled dot-product attention and multi-head attention, batch-first.
+"""Attention, batch-first: scaled dot-product, additive (Bahdanau) and multi-head.
 
 Masks follow :mod:`tvae_lib.masks`: a boolean mask is ``True`` where attention is allowed.
 A query whose every key is masked gets all-zero weights and a zero output, never NaN, and
@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tvae_lib.checks import positive_int
 from tvae_lib.masks import merge_masks
 
-__all__ = ["scaled_dot_product_attention", "KVCache", "MultiHeadAttention"]
+__all__ = ["scaled_dot_product_attention", "attend", "AdditiveAttention", "KVCache"]
+__all__ += ["MultiHeadAttention"]
 
 
 @dataclass
@@ -84,6 +86,26 @@ def scaled_dot_product_attention(
             f"key and value must have the same length S, got {key.shape[-2]} and {value.shape[-2]}"
         )
     scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])  # (..., T, S)
+    return attend(scores, value, mask, dropout_p)
+
+
+def attend(
+    scores: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The half every attention shares: mask the scores, softmax each row, weight the values.
+
+    Args:
+        scores: (..., T, S), one score per query and key, however computed.
+        value: (..., S, Dv).
+        mask: Bool, broadcastable to (..., T, S); ``True`` = the query may attend to the key.
+        dropout_p: Dropout on the attention weights (pass 0.0 in evaluation).
+
+    Returns:
+        ``(output, weights)`` as in :func:`scaled_dot_product_attention`.
+    """
     if mask is not None:
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor (True = allowed), got {mask.dtype}")
@@ -105,6 +127,62 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ value, weights  # (..., T, Dv), (..., T, S)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau et al.'s additive attention: a small MLP scores each query against each key.
+
+    .. math::
+
+        e_{ts} = w^\\top \\tanh(W_q q_t + W_k k_s), \\qquad
+        \\alpha_{ts} = \\operatorname{softmax}_s(e_{ts}), \\qquad
+        \\text{output}_t = \\textstyle\\sum_s \\alpha_{ts} v_s .
+
+    Queries and keys may have different widths, and the score is not bilinear: the ``tanh``
+    lets it learn matches a dot product cannot express, at the price of a (..., T, S, A)
+    intermediate instead of a (..., T, S) matrix product. Masks and fully masked rows work as
+    in :func:`scaled_dot_product_attention` (through :func:`attend`).
+
+    Args:
+        query_dim: Width of the queries.
+        key_dim: Width of the keys.
+        hidden_dim: Width A of the scoring MLP.
+
+    Shape:
+        - query: (..., T, query_dim); key: (..., S, key_dim); value: (..., S, Dv)
+        - mask: bool, broadcastable to (..., T, S), ``True`` = allowed
+        - output: (..., T, Dv); weights: (..., T, S)
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int):
+        super().__init__()
+        for name, value in (("query_dim", query_dim), ("key_dim", key_dim),
+                            ("hidden_dim", hidden_dim)):  # fmt: skip
+            positive_int(name, value)
+        self.query_proj = nn.Linear(query_dim, hidden_dim, bias=False)  # W_q
+        self.key_proj = nn.Linear(key_dim, hidden_dim, bias=False)  # W_k
+        self.score = nn.Linear(hidden_dim, 1, bias=False)  # w
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attend from ``query`` to ``key``/``value``; returns ``(output, weights)``."""
+        if query.dim() < 2 or key.dim() != query.dim() or value.dim() != query.dim():
+            raise ValueError(
+                "query, key and value must have the same rank >= 2, got shapes "
+                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+            )
+        if key.shape[-2] != value.shape[-2]:
+            raise ValueError(f"key and value must have the same length S, got "
+                             f"{key.shape[-2]} and {value.shape[-2]}")  # fmt: skip
+        q = self.query_proj(query)[..., :, None, :]  # (..., T, 1, A)
+        k = self.key_proj(key)[..., None, :, :]  # (..., 1, S, A)
+        scores = self.score(torch.tanh(q + k)).squeeze(-1)  # (..., T, S)
+        return attend(scores, value, mask)
 
 
 class MultiHeadAttention(nn.Module):

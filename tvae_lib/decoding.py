@@ -89,6 +89,7 @@ def generate(
     embed: Callable[[torch.Tensor, int], torch.Tensor],
     project: Callable[[torch.Tensor], torch.Tensor],
     cached: bool = True,
+    memory_key_padding_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Free-running generation: every output becomes the next step's input.
 
@@ -102,6 +103,7 @@ def generate(
         project: Maps decoder outputs (B, L, D) to values (B, L, F).
         cached: Keep the past keys and values in a :class:`DecoderCache` and run one position
             per step (``True``), or re-run the decoder over the whole prefix at every step.
+        memory_key_padding_mask: Optional (B, S) bool, ``True`` at real memory positions.
 
     Returns:
         (B, T, F) the generated steps (the start vector not included).
@@ -120,13 +122,15 @@ def generate(
         cache = DecoderCache(decoder)
         current, outputs = start, []  # (B, 1, F)
         for t in range(steps):
-            hidden = decoder(embed(current, t), memory, cache=cache)  # (B, 1, D)
+            hidden = decoder(embed(current, t), memory, cache=cache,
+                             memory_key_padding_mask=memory_key_padding_mask)  # (B, 1, D)
             current = project(hidden)  # (B, 1, F)
             outputs.append(current)
         return torch.cat(outputs, dim=1)  # (B, T, F)
     inputs = start  # (B, 1, F)
     for t in range(steps):
         mask = causal_mask(t + 1, device=memory.device)  # (t + 1, t + 1)
-        hidden = decoder(embed(inputs, 0), memory, self_attn_mask=mask)  # (B, t + 1, D)
+        hidden = decoder(embed(inputs, 0), memory, self_attn_mask=mask,
+                         memory_key_padding_mask=memory_key_padding_mask)  # (B, t + 1, D)
         inputs = torch.cat([inputs, project(hidden)[:, -1:]], dim=1)  # (B, t + 2, F)
     return inputs[:, 1:]  # (B, T, F)

@@ -7,7 +7,8 @@ decoders differ only in how much of that memory they use:
 - :class:`Decoder` starts from the context and then sees nothing of the source again;
 - :class:`PeekyDecoder` also feeds the context to every step (Cho et al., 2014);
 - :class:`AttentionDecoder` looks at *all* encoder states at every step, through
-  dot-product attention (Luong et al., 2015).
+  dot-product attention (Luong et al., 2015) or, as :class:`AdditiveAttentionDecoder`,
+  Bahdanau et al.'s (2015) additive attention.
 
 Training feeds the decoder the true previous character (teacher forcing); :func:`greedy_decode`
 feeds it its own previous choice. Shapes: B batch, S source length, T target length,
@@ -23,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tvae_lib.attention import scaled_dot_product_attention
-from tvae_lib.checks import positive_int
+from tvae_lib.attention import AdditiveAttention, scaled_dot_product_attention
+from tvae_lib.checks import one_of, positive_int
 
 __all__ = [
     "Memory",
@@ -32,11 +33,13 @@ __all__ = [
     "Decoder",
     "PeekyDecoder",
     "AttentionDecoder",
+    "AdditiveAttentionDecoder",
     "Seq2SeqConfig",
     "Seq2Seq",
     "greedy_decode",
     "exact_match",
     "seq2seq_step",
+    "check_ids",
 ]
 
 State = tuple[torch.Tensor, torch.Tensor]  # the LSTM's (h, c), each (1, B, D)
@@ -130,31 +133,48 @@ class PeekyDecoder(Decoder):
 
 
 class AttentionDecoder(Decoder):
-    """A decoder whose every step attends over all encoder states (Luong et al.'s "general").
+    """A decoder whose every step attends over all encoder states.
 
-    The LSTM's output ``h_t`` is projected into a query, scored against every encoder state by
-    scaled dot product (padding steps masked out), and the weighted sum of encoder states, the
-    step's own context, is combined with ``h_t`` before the output layer.
+    The LSTM's output ``h_t`` is the query. With ``score="dot"`` (Luong et al.'s "general"
+    score) it is projected and scored against every encoder state by scaled dot product; with
+    ``score="additive"`` (Bahdanau et al.'s score, :class:`~tvae_lib.attention.AdditiveAttention`)
+    a small MLP scores each pair. Padding steps are masked out, and the weighted sum of encoder
+    states, the step's own context, is combined with ``h_t`` before the output layer.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int):
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, score: str = "dot"):
         super().__init__(vocab_size, embed_dim, hidden_size)
-        self.query_proj = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.score = one_of("score", score, ("dot", "additive"))
+        if score == "dot":
+            self.query_proj = nn.Linear(hidden_size, hidden_size, bias=False)
+        else:
+            self.additive = AdditiveAttention(hidden_size, hidden_size, hidden_size)
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
 
     def forward(self, tgt_in, state, memory):
         """Like :meth:`Decoder.forward`; also returns the attention weights (B, T, S)."""
         hidden, state = self.lstm(self.embedding(tgt_in), state)  # (B, T, D)
-        query = self.query_proj(hidden)  # (B, T, D)
         mask = None if memory.mask is None else memory.mask[:, None, :]  # (B, 1, S)
-        context, weights = scaled_dot_product_attention(
-            query, memory.outputs, memory.outputs, mask
-        )  # (B, T, D), (B, T, S)
+        if self.score == "dot":
+            query = self.query_proj(hidden)  # (B, T, D)
+            context, weights = scaled_dot_product_attention(
+                query, memory.outputs, memory.outputs, mask
+            )  # (B, T, D), (B, T, S)
+        else:
+            context, weights = self.additive(hidden, memory.outputs, memory.outputs, mask)
         attended = torch.tanh(self.combine(torch.cat([hidden, context], dim=-1)))  # (B, T, D)
         return self.out(attended), state, weights  # (B, T, V)
 
 
-_DECODERS = {"plain": Decoder, "peeky": PeekyDecoder, "attention": AttentionDecoder}
+class AdditiveAttentionDecoder(AttentionDecoder):
+    """:class:`AttentionDecoder` with Bahdanau's additive score."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int):
+        super().__init__(vocab_size, embed_dim, hidden_size, score="additive")
+
+
+_DECODERS = {"plain": Decoder, "peeky": PeekyDecoder, "attention": AttentionDecoder,
+             "additive": AdditiveAttentionDecoder}
 
 
 @dataclass
@@ -166,7 +186,7 @@ class Seq2SeqConfig:
     pad_id: int | None = None  # the source padding id, masked out by attention
     embed_dim: int = 16  # E, the size of each character's embedding
     hidden_size: int = 128  # D, the LSTM state size (the context's size)
-    decoder: str = "plain"  # "plain", "peeky" or "attention"
+    decoder: str = "plain"  # "plain", "peeky", "attention" (dot product) or "additive"
 
 
 class Seq2Seq(nn.Module):
@@ -187,8 +207,8 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: (B, S) source and (B, T) decoder inputs -> (B, T, V) logits."""
-        _check_ids("src", src)
-        _check_ids("tgt_in", tgt_in)
+        check_ids("src", src)
+        check_ids("tgt_in", tgt_in)
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(
                 f"src (B, S) and tgt_in (B, T) must share B, got {tuple(src.shape)} and "
@@ -218,7 +238,7 @@ def greedy_decode(
         ``(ids, weights)``: ids (B, T) and, for an attention decoder, the attention weights
         (B, T, S) of every written character (``None`` otherwise).
     """
-    _check_ids("src", src)
+    check_ids("src", src)
     positive_int("max_len", max_len)
     memory, state = model.encoder(src)
     token = torch.full((src.shape[0], 1), model.config.start_id, device=src.device)  # (B, 1)
@@ -248,7 +268,7 @@ def exact_match(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def seq2seq_step(
-    model: Seq2Seq, batch: tuple[torch.Tensor, torch.Tensor]
+    model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], label_smoothing: float = 0.0
 ) -> dict[str, torch.Tensor]:
     """One step for :func:`tvae_lib.training.fit`: teacher-forced cross-entropy.
 
@@ -257,8 +277,11 @@ def seq2seq_step(
     match, so the history records ``val_exact_match`` per epoch.
 
     Args:
-        model: A :class:`Seq2Seq` model.
+        model: A :class:`Seq2Seq` or :class:`~tvae_lib.transformer_seq2seq.TransformerSeq2Seq`:
+            ``model(src, tgt_in)`` gives logits and ``model.generate(src, T)`` greedy ids.
         batch: ``(x, t)``: source ids (B, S) and decoder ids (B, T + 1), the start symbol first.
+        label_smoothing: Share of the target probability spread over all ids (0.1 in the
+            original Transformer); the reported loss includes it.
 
     Returns:
         ``{"loss", "char_acc"}`` and, in evaluation mode, ``"exact_match"``.
@@ -266,15 +289,16 @@ def seq2seq_step(
     src, tgt = batch
     tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:]  # (B, T) each
     logits = model(src, tgt_in)  # (B, T, V)
-    loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten())
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), label_smoothing=label_smoothing)
     out = {"loss": loss, "char_acc": (logits.argmax(-1) == tgt_out).float().mean()}
     if not model.training:
-        predicted, _ = greedy_decode(model, src, tgt_out.shape[1])
+        predicted, _ = model.generate(src, tgt_out.shape[1])
         out["exact_match"] = exact_match(predicted, tgt_out)
     return out
 
 
-def _check_ids(name: str, ids: torch.Tensor) -> None:
+def check_ids(name: str, ids: torch.Tensor) -> None:
+    """Raise unless ``ids`` is an int64 tensor of shape (B, L)."""
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
         got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids)
         raise ValueError(f"{name} must be an int64 tensor of shape (B, L), got {got}")

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from tqdm.std import tqdm
 
-from tvae_lib.checks import positive_int
+from tvae_lib.checks import one_of, positive_int
+from tvae_lib.utils import progress_enabled
 
 __all__ = ["History", "StepFn", "to_device", "evaluate", "fit"]
 
@@ -134,11 +135,12 @@ def fit(
     device: torch.device | str | None = None,
     clip_grad_norm: float | None = None,
     scheduler: Any = None,
+    scheduler_every: str = "epoch",
     patience: int | None = None,
     monitor: str = "val_loss",
     restore_best: bool = True,
     on_epoch_start: Callable[[int], None] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     desc: str = "training",
 ) -> History:
     """Train ``model`` for up to ``epochs`` epochs and return its :class:`History`.
@@ -154,17 +156,21 @@ def fit(
         device: Where to train; defaults to the model's current device.
         clip_grad_norm: Clip the global gradient norm to this value when given.
         scheduler: Optional learning-rate scheduler, stepped once per epoch.
+        scheduler_every: ``"epoch"``, or ``"step"`` to step the scheduler after every optimiser
+            step instead (a warm-up over the first steps, as in the original Transformer).
         patience: Stop after this many epochs without improvement of ``monitor``.
         monitor: The history entry early stopping and ``best_epoch`` watch (lower is better).
         restore_best: With ``patience``, load the best epoch's weights back at the end.
         on_epoch_start: Called with the 0-based epoch before it starts (e.g. a KL schedule).
-        progress: Show a tqdm progress bar over epochs.
+        progress: Show a tqdm progress bar over epochs; ``None``: unless the environment
+            variable ``TVAE_PROGRESS`` is ``0`` (:func:`tvae_lib.utils.progress_enabled`).
         desc: The progress bar's label.
 
     Returns:
         The per-epoch history.
     """
     positive_int("epochs", epochs)
+    per_step = one_of("scheduler_every", scheduler_every, ("epoch", "step")) == "step"
     if patience is not None:
         positive_int("patience", patience)
     if patience is not None and monitor.startswith("val_") and val_loader is None:
@@ -173,7 +179,8 @@ def fit(
     model.to(device)
     history = History()
     best_value, best_state, waited = math.inf, None, 0
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, mininterval=30.0, ncols=100)
+    show = progress_enabled() if progress is None else bool(progress)
+    bar = tqdm(range(epochs), desc=desc, disable=not show, mininterval=30.0, ncols=100)
     for epoch in bar:
         if on_epoch_start is not None:
             on_epoch_start(epoch)
@@ -191,12 +198,14 @@ def fit(
             if clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
+            if scheduler is not None and per_step:
+                scheduler.step()
             averager.add(out, _batch_size(batch))
         epoch_metrics = averager.means()
         if val_loader is not None:
             val_metrics = evaluate(model, val_loader, step_fn, device)
             epoch_metrics.update({f"val_{name}": value for name, value in val_metrics.items()})
-        if scheduler is not None:
+        if scheduler is not None and not per_step:
             scheduler.step()
         for name, value in epoch_metrics.items():
             history.metrics.setdefault(name, []).append(value)

@@ -12,7 +12,17 @@ from torch import nn
 
 from tvae_lib.checks import non_negative_int
 
-__all__ = ["seed_everything", "get_device", "count_parameters", "show_source"]
+__all__ = ["progress_enabled", "seed_everything", "get_device", "count_parameters", "show_source"]
+
+
+def progress_enabled() -> bool:
+    """Whether training shows live progress bars: yes, unless ``TVAE_PROGRESS=0``.
+
+    ``make notebooks`` and ``make nbval`` set ``TVAE_PROGRESS=0``, so the outputs stored in the
+    notebooks, and the book's pages, carry no progress bars (which are stderr noise and hold
+    timings); a notebook run by hand still shows them.
+    """
+    return os.environ.get("TVAE_PROGRESS", "1") != "0"
 
 
 def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:

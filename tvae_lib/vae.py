@@ -266,8 +266,9 @@ def vae_loss(
         logvar: (B, Z) posterior log-variances.
         beta: Weight of the KL term.
         free_bits: Per-dimension KL floor in nats (see :func:`free_bits_kl`); 0 = plain KL.
-        recon: ``"mse_sum"`` squared error summed over a sample's values (a Gaussian
-            log-likelihood with unit variance, up to constants); ``"mse_mean"`` averaged over
+        recon: ``"mse_sum"`` squared error summed over a sample's values (the negative
+            log-likelihood of a Gaussian with variance 1/2, up to a constant:
+            twice that of a unit-variance one); ``"mse_mean"`` averaged over
             the values (the seed's choice, which shrinks the reconstruction term next to the
             KL); ``"bce"`` binary cross-entropy with logits, summed.
         mask: Optional bool (B, T) for (B, T, F) inputs, ``True`` at real steps: padded steps

@@ -2,7 +2,7 @@
 
 For each page listed in `_toc.yml`: HTTP 200, no JavaScript console errors, no request leaving
 the machine, every image loaded, math typeset by the book's own MathJax, every internal link and
-anchor resolving. A full-page screenshot of each page goes to `_build/screenshots/`.
+anchor resolving. And every diagram in `book/figures/` shown, loaded, on some page. A full-page screenshot of each page goes to `_build/screenshots/`.
 
 Usage: python tests/browser/check_book.py _build/html
 """
@@ -87,8 +87,16 @@ def broken_links(hrefs: list[str], base: str, html_dir: Path) -> list[str]:
     return broken
 
 
-def check_page(page, url: str, base: str, html_dir: Path, shot: Path) -> list[str]:
-    """Load one page and return the problems found on it."""
+def figures_missing(loaded: set[str], figure_dir: Path = ROOT / "book" / "figures") -> list[str]:
+    """The diagrams of `figure_dir` whose file name is not among the loaded images' names."""
+    names = {unquote(urlsplit(src).path).rsplit("/", 1)[-1] for src in loaded}
+    return sorted(svg.name for svg in figure_dir.glob("*.svg") if svg.name not in names)
+
+
+def check_page(
+    page, url: str, base: str, html_dir: Path, shot: Path, loaded: set[str] | None = None
+) -> list[str]:
+    """Load one page and return the problems found on it; add its loaded images to `loaded`."""
     problems: list[str] = []
     console_errors: list[str] = []
     page.on("console", lambda msg: msg.type == "error" and console_errors.append(msg.text))
@@ -114,6 +122,10 @@ def check_page(page, url: str, base: str, html_dir: Path, shot: Path) -> list[st
         "Array.from(document.images).filter(img => !(img.naturalWidth > 0)).map(img => img.src)"
     )
     problems += [f"image did not load: {src}" for src in bad_images]
+    if loaded is not None:
+        loaded.update(page.evaluate(
+            "Array.from(document.images).filter(img => img.naturalWidth > 0).map(img => img.src)"
+        ))  # fmt: skip
     hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
     problems += [f"broken link: {link}" for link in broken_links(hrefs, base, html_dir)]
     problems += [f"console error: {text}" for text in console_errors]
@@ -140,6 +152,7 @@ def main(html_dir: str) -> int:
     server, base = serve(html_dir)
     failed = 0
     outside: list[str] = []
+    loaded: set[str] = set()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
@@ -157,7 +170,7 @@ def main(html_dir: str) -> int:
                 page = context.new_page()
                 url = f"{base}/{name}.html"
                 problems = check_page(
-                    page, url, base, html_dir, shots / f"{name.replace('/', '_')}.png"
+                    page, url, base, html_dir, shots / f"{name.replace('/', '_')}.png", loaded
                 )
                 problems += [f"request left the machine: {u}" for u in outside]
                 outside.clear()
@@ -169,6 +182,9 @@ def main(html_dir: str) -> int:
             browser.close()
     finally:
         server.shutdown()
+    if missing := figures_missing(loaded):
+        print(f"FAILED diagrams never shown on any page: {', '.join(missing)}")
+        failed += 1
     print(f"screenshots: {shots}")
     print(f"{len(pages) - failed} passed, {failed} failed")
     return 1 if failed else 0
