@@ -4,8 +4,9 @@ For each notebook: its nbval markers are spelt so nbval sees them, its code cell
 top to bottom in one fresh kernel (execution counts 1..n), no error output is stored, no stderr
 is stored (progress bars and warnings are noise on the page: ``make notebooks`` runs with
 ``TVAE_PROGRESS=0``), no SVG output is stored (nbval would compare SVG text), a cell that only
-glues or asserts is tagged ``remove-input`` (the book shows teaching code, not bookkeeping), and
-at most one code cell in five is exempted from nbval's output comparison.
+glues or asserts is tagged ``remove-input`` (the book shows teaching code, not bookkeeping), no
+code line is longer than 88 characters (longer ones run off the page at 1280 px), and at most
+one code cell in five is exempted from nbval's output comparison.
 
 Usage: python tests/check_notebooks.py notebooks/*.ipynb
 """
@@ -23,6 +24,7 @@ EXEMPT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_(IGNORE_OUTPUT|SKIP)[ \t]*$", re.MULT
 MISSPELT = re.compile(r"^[ \t]*#+[ \t]*NBVAL_\w++[ \t]*\S.*$", re.MULTILINE)
 EXEMPT_TAGS = {"nbval-ignore-output", "nbval-skip"}
 MAX_EXEMPT_SHARE = 0.2
+MAX_LINE = 88
 
 
 def only_glue_or_assert(source: str) -> bool:
@@ -62,6 +64,10 @@ def problems(path: Path) -> list[str]:
                 f"code cell {index}: nbval ignores the marker line {line.strip()!r}; "
                 f"write the marker alone on its line and the reason on the next"
             )
+        for number, line in enumerate(source.split("\n"), start=1):
+            if len(line) > MAX_LINE:
+                found.append(f"code cell {index} line {number} has {len(line)} characters "
+                             f"(at most {MAX_LINE}): {line.strip()[:40]!r}")  # fmt: skip
         if only_glue_or_assert(source) and "remove-input" not in tags:
             found.append(f"code cell {index} only glues or asserts: tag it remove-input")
         for output in cell.get("outputs", []):

@@ -52,6 +52,7 @@ def test_clean_notebook_passes(tmp_path):
             "stored stderr ('10%|#'",
         ),
         ([_code("glue('a', 1, display=False)\nassert a > 0", 1)], "tag it remove-input"),
+        ([_code("x = 1  # " + "a" * 80, 1)], "line 1 has 89 characters (at most 88)"),
     ],
 )
 def test_problems_are_reported(tmp_path, cells, match):

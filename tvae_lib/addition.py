@@ -77,8 +77,8 @@ def make_problems(n: int = 50_000, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` distinct problems ``a+b`` with 0 <= a, b <= 999, in random order.
 
     Each operand first draws its number of digits (1, 2 or 3, equally likely), then a number
-    of that many digits, so short problems such as ``"7+1"`` are as common as in the seed's
-    data set. No pair ``(a, b)`` occurs twice, so a held-out problem was never trained on, and
+    of that many digits. Only 100 distinct one-digit pairs exist, so the shortest problems,
+    such as ``"7+1"``, are rare (100 of the default 50,000). No pair ``(a, b)`` occurs twice, so a held-out problem was never trained on, and
     the list is shuffled, so any slice of it has problems of every length.
 
     Args:

@@ -44,7 +44,7 @@ CHANNEL_UNITS = ("fraction open", "A", "widths/s")
 CLASS_NAMES = ("normal", "obstruction", "high friction", "sensor fault")
 SAMPLE_RATE_HZ = 10
 N_CYCLES, N_TRAIN, N_VAL, SEQ_LEN = 2570, 1798, 772, 109
-PAD_VALUE = -0.1  # the value the seed post pads with
+PAD_VALUE = -0.1  # the value the post "[Pytorch] Transformer-VAE 구현" pads with
 
 
 @dataclass(frozen=True)

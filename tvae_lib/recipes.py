@@ -13,7 +13,7 @@ in use; then, after 20 epochs of teacher forcing, 24 epochs on the decoder's own
 outputs, without which the free-running error stays above simple baselines (exposure bias:
 on chapter 9's BasicMotions, 20 teacher-forced epochs alone gave a free-running error of
 about 1.5, PCA with two components 0.82, the recipe about 0.8). The objective that collapses (the squared error *averaged* over the values, with a KL
-weight of 1, the seed post's choice) exists only under its explicit name
+weight of 1, the choice of the post *[Pytorch] Transformer-VAE 구현*) exists only under its explicit name
 (``Recipe(recon="mse_mean", beta=1.0)``), for chapter 7 to show the collapse.
 
 **How β relates to your data.** The reconstruction term is summed over a sequence's T x F

@@ -71,7 +71,7 @@ def _recipe(**changes) -> Recipe:
 
 
 RUNS: dict[str, BookRun] = {
-    # the seed's objective: MSE averaged per value + KL, teacher forcing -> posterior collapse
+    # the objective of the post "[Pytorch] Transformer-VAE 구현": MSE averaged per value + KL, teacher forcing -> posterior collapse
     "collapsed": BookRun(_PLAIN, _recipe(recon="mse_mean", beta=1.0, epochs=6)),
     # remedy 1: a Gaussian likelihood summed over the 327 values, KL annealed in over 5 epochs
     "kl_annealing": BookRun(_PLAIN, _recipe(beta=1.0, warmup_epochs=5, epochs=6)),

@@ -175,7 +175,7 @@ class TransformerVAE(nn.Module):
     def memory(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's memory: z (B, Z) -> one position (B, 1, D).
 
-        Repeating it over T positions (as the seed post does) gives the same cross-attention
+        Repeating it over T positions (as the post *[Pytorch] Transformer-VAE 구현* does) gives the same cross-attention
         output when no positional code is added to the memory, at T times the cost.
         """
         self._check_z(z)

@@ -269,7 +269,7 @@ def vae_loss(
         recon: ``"mse_sum"`` squared error summed over a sample's values (the negative
             log-likelihood of a Gaussian with variance 1/2, up to a constant:
             twice that of a unit-variance one); ``"mse_mean"`` averaged over
-            the values (the seed's choice, which shrinks the reconstruction term next to the
+            the values (the choice of the post *[Pytorch] Transformer-VAE 구현*, which shrinks the reconstruction term next to the
             KL); ``"bce"`` binary cross-entropy with logits, summed.
         mask: Optional bool (B, T) for (B, T, F) inputs, ``True`` at real steps: padded steps
             add nothing to the reconstruction term.
