@@ -1,6 +1,5 @@
 """Tests for tvae_lib.checkpoints: format version 2, its checks, and the legacy converter."""
 
-import io
 import os
 import random
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from damage import flip_inside, npz_bytes, umask  # tests/ is on the path
 
 from tvae_lib import checkpoints
 from tvae_lib.checkpoints import CheckpointError
@@ -30,10 +30,6 @@ def _state() -> dict[str, torch.Tensor]:
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _save(path: Path, **kwargs) -> Path:
@@ -48,20 +44,10 @@ def _assert_same_state(loaded: dict, expected: dict) -> None:
         assert torch.equal(loaded[name], tensor), name
 
 
-def _bytes_of(write) -> bytes:
-    """What ``write(file)`` writes, e.g. ``lambda f: np.save(f, x)``."""
-    buffer = io.BytesIO()
-    write(buffer)
-    return buffer.getvalue()
 
 
-def _npz_bytes() -> bytes:
-    return _bytes_of(lambda f: np.savez(f, x=np.arange(100.0)))
 
 
-def _flip_inside(data: bytes, needle: bytes) -> bytes:
-    at = data.index(needle) + 8
-    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 8]) + data[at + 8 :]
 
 
 # --- checkpoints: saving ---------------------------------------------------------------------
@@ -70,7 +56,7 @@ def _flip_inside(data: bytes, needle: bytes) -> bytes:
 def test_checkpoint_round_trip_is_bit_exact(tmp_path):
     path = _save(tmp_path / "sub" / "model.pt", kind="Toy")
     assert path == tmp_path / "sub" / "model.pt" and os.listdir(path.parent) == ["model.pt"]
-    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask()
     loaded = checkpoints.load_checkpoint(path, kind="Toy", map_location=torch.device("cpu"))
     assert isinstance(loaded, checkpoints.Checkpoint)
     assert loaded.config == CONFIG and loaded.metadata == METADATA
@@ -168,7 +154,7 @@ def _with_object(path: Path) -> None:
 
 def _tensor_flipped(path: Path) -> None:
     data = path.read_bytes()
-    path.write_bytes(_flip_inside(data, _state()["float64"].numpy().tobytes()))
+    path.write_bytes(flip_inside(data, _state()["float64"].numpy().tobytes()))
 
 
 BAD_CHECKPOINTS = {
@@ -187,7 +173,7 @@ BAD_CHECKPOINTS = {
     "plain torch.save": (lambda p: torch.save({"a": 1}, p), "written by another program"),
     "torch.save of a list": (lambda p: torch.save([1, 2], p), "written by another program"),
     "text file": (lambda p: p.write_text("weights\n"), "written by another program"),
-    "npz file": (lambda p: p.write_bytes(_npz_bytes()), "written by another program"),
+    "npz file": (lambda p: p.write_bytes(npz_bytes()), "written by another program"),
     "pickled object": (_with_object, "holds objects only pickle could load"),
     "other format": (lambda p: _rewrite(p, format="someone.else"), "another program"),
     "version 3": (lambda p: _rewrite(p, version=3), "is checkpoint version 3; this code reads 2"),

@@ -1,20 +1,13 @@
 """Tests for tvae_lib.storage: atomic writes and .npz files."""
 
-import io
 import os
 
 import numpy as np
 import pytest
 import torch
+from damage import bytes_of, flip_inside, npz_bytes, umask  # tests/ is on the path
 
 from tvae_lib import storage
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
 
 # --- atomic_write ----------------------------------------------------------------------------
 
@@ -61,7 +54,7 @@ def test_npz_round_trip_and_no_pickle(tmp_path):
     loaded = storage.load_npz(path, required=["x"])
     np.testing.assert_array_equal(loaded["x"], np.arange(6.0).reshape(2, 3))
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary file left behind
-    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask()
     with pytest.raises(ValueError, match="lacks the arrays"):
         storage.load_npz(path, required=["y"])
 
@@ -109,36 +102,26 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [path]
 
 
-def _bytes_of(write) -> bytes:
-    """What ``write(file)`` writes, e.g. ``lambda f: np.save(f, x)``."""
-    buffer = io.BytesIO()
-    write(buffer)
-    return buffer.getvalue()
 
 
-def _npz_bytes() -> bytes:
-    return _bytes_of(lambda f: np.savez(f, x=np.arange(100.0)))
 
 
-def _flip_inside(data: bytes, needle: bytes) -> bytes:
-    at = data.index(needle) + 8
-    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 8]) + data[at + 8 :]
 
 
 BAD_NPZ = {
     "empty": (lambda p: p.write_bytes(b""), "is empty"),
-    "truncated": (lambda p: p.write_bytes(_npz_bytes()[:300]), "truncated or corrupt"),
+    "truncated": (lambda p: p.write_bytes(npz_bytes()[:300]), "truncated or corrupt"),
     "flipped": (
-        lambda p: p.write_bytes(_flip_inside(_npz_bytes(), np.arange(100.0).tobytes())),
+        lambda p: p.write_bytes(flip_inside(npz_bytes(), np.arange(100.0).tobytes())),
         "truncated or corrupt.*CRC",
     ),
     "text": (lambda p: p.write_text("x,y\n1,2\n"), "another program"),
     "npy": (
-        lambda p: p.write_bytes(_bytes_of(lambda f: np.save(f, np.ones(3)))),
+        lambda p: p.write_bytes(bytes_of(lambda f: np.save(f, np.ones(3)))),
         "another program",
     ),
     "checkpoint": (
-        lambda p: p.write_bytes(_bytes_of(lambda f: torch.save({"a": torch.ones(2)}, f))),
+        lambda p: p.write_bytes(bytes_of(lambda f: torch.save({"a": torch.ones(2)}, f))),
         "zip archive but not an .npz file",
     ),
 }
