@@ -1,10 +1,6 @@
 """Diagrams of chapter 1; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def seq2seq():
@@ -142,8 +138,3 @@ def peeky():
     f.text(30, 350, "blue lines: the context,", anchor="start", cls="small ink-blue")
     f.text(30, 367, "copied to every step", anchor="start", cls="small ink-blue")
     return f
-
-
-if __name__ == "__main__":
-    for fig in (seq2seq(), peeky()):
-        print(fig.save(OUT))

@@ -1,10 +1,6 @@
 """Diagrams of chapter 2; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def attention_seq2seq():
@@ -285,8 +281,3 @@ def multi_head():
     f.text(450, 428, "No extra computation: the D columns are only split into H groups of Dh = D / H.",
            cls="small muted")
     return f
-
-
-if __name__ == "__main__":
-    for fig in (attention_seq2seq(), attention_step(), multi_head()):
-        print(fig.save(OUT))

@@ -1,11 +1,8 @@
 """Diagrams of chapter 3; run `python book/figures/src/make_figures.py` to rewrite them."""
 
 import math
-from pathlib import Path
 
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def rdbu(v):
@@ -101,7 +98,3 @@ def positional():
            cls="small")
     f.text(cols["e"] + cw / 2, ay + 80, "x (B, T, D) + table[:T] (T, D) \u2192 (B, T, D)", cls="small mono")
     return f
-
-
-if __name__ == "__main__":
-    print(positional().save(OUT))

@@ -1,10 +1,7 @@
 """Diagrams of chapter 4; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
 
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 ALLOWED, BLOCKED = "#dcf2d9", "#fadbdb"
 
 
@@ -140,8 +137,3 @@ def padding_causal():
     f.text(40, ly + 44, "The additive form, masks.to_additive(mask), is 0 where allowed and \u2212\u221e where blocked.",
            anchor="start", cls="small muted")
     return f
-
-
-if __name__ == "__main__":
-    for fig in (conventions(), padding_causal()):
-        print(fig.save(OUT))

@@ -1,10 +1,6 @@
 """Diagrams of chapter 5; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def post_pre_ln():
@@ -137,8 +133,3 @@ def layers():
     f.text(30, 76, "pre-LN (norm_first=True) moves each", anchor="start", cls="small muted")
     f.text(30, 94, "LayerNorm before its sublayer.", anchor="start", cls="small muted")
     return f
-
-
-if __name__ == "__main__":
-    for fig in (post_pre_ln(), layers()):
-        print(fig.save(OUT))

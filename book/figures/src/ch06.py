@@ -1,10 +1,6 @@
 """Diagrams of chapter 6; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def vae():
@@ -81,7 +77,3 @@ def vae():
     f.text(74, 457, "the path of the loss's gradient: through z to \u03bc and \u03c3, and on into the encoder",
            anchor="start", cls="small")
     return f
-
-
-if __name__ == "__main__":
-    print(vae().save(OUT))

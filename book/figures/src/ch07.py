@@ -1,10 +1,6 @@
 """Diagrams of chapter 7; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
-
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 
 
 def tvae():
@@ -120,7 +116,3 @@ def tvae():
     f.arrow((ex, bottom("F")), (ex, top("G") - 2), color="red")
     f.arrow((dx, bottom("F")), (dx, top("G") - 2), color="red")
     return f
-
-
-if __name__ == "__main__":
-    print(tvae().save(OUT))

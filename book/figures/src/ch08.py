@@ -1,10 +1,7 @@
 """Diagrams of chapter 8; run `python book/figures/src/make_figures.py` to rewrite them."""
 
-from pathlib import Path
-
 from svglib import Figure
 
-OUT = Path(__file__).resolve().parent.parent  # book/figures
 GREEN_STRONG = "rgba(44, 160, 44, 0.55)"
 GRAY_CELL = "#e4e4e4"
 
@@ -138,7 +135,3 @@ def kv_cache():
     f.text(268, cy_ + 110, "earlier rows: not recomputed (their keys and values are in the cache; "
            "same numbers)", anchor="start", cls="small muted")
     return f
-
-
-if __name__ == "__main__":
-    print(kv_cache().save(OUT))

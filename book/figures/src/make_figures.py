@@ -3,6 +3,8 @@
 Usage: python book/figures/src/make_figures.py
 """
 
+from pathlib import Path
+
 import ch01
 import ch02
 import ch03
@@ -12,6 +14,7 @@ import ch06
 import ch07
 import ch08
 
+OUT = Path(__file__).resolve().parent.parent  # book/figures
 FIGURES = [
     ch01.seq2seq, ch01.peeky,
     ch02.attention_seq2seq, ch02.attention_step, ch02.multi_head,
@@ -25,4 +28,4 @@ FIGURES = [
 
 if __name__ == "__main__":
     for make in FIGURES:
-        print(make().save(ch01.OUT))
+        print(make().save(OUT))
