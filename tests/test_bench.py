@@ -23,21 +23,30 @@ def test_time_call_warms_up_then_times_each_repeat():
 def test_run_benchmark_compares_equal_outputs():
     result = bench.run_benchmark(batch_size=3, length=10, repeats=2, config=TINY)
     assert set(result) == {
-        "parameters", "decode_naive_s", "decode_cached_s", "decode_speedup", "max_abs_diff"
+        "parameters", "decode_naive_s", "decode_cached_s", "decode_parallel_s",
+        "decode_speedup", "decode_cached_over_parallel", "decode_naive_over_parallel",
+        "max_abs_diff",
     }  # fmt: skip
-    assert result["max_abs_diff"] <= 1e-5
-    assert result["decode_naive_s"] > 0 and result["decode_cached_s"] > 0
+    assert result["max_abs_diff"] <= 1e-5  # naive, cached and teacher-forced agree
+    assert min(result[f"decode_{k}_s"] for k in ("naive", "cached", "parallel")) > 0
     assert result["decode_speedup"] == result["decode_naive_s"] / result["decode_cached_s"]
+    assert result["decode_cached_over_parallel"] == (
+        result["decode_cached_s"] / result["decode_parallel_s"]
+    )
 
 
 def test_main_prints_the_table_and_the_summary_line(capsys):
     result = bench.main(["--batch-size", "2", "--length", "8", "--repeats", "1"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[2].split() == ["loop", "positions/sequence", "seconds"]
-    assert lines[3].split()[:2] == ["naive", "36"] and lines[4].split()[:2] == ["cached", "8"]
+    assert lines[2].split() == ["pass", "positions/sequence", "seconds", "x", "parallel"]
+    assert lines[3].split()[:3] == ["naive", "loop", "36"]
+    assert lines[4].split()[:3] == ["cached", "loop", "8"]
+    assert lines[5].split()[:3] == ["parallel", "(teacher-forced)", "8"]
     summary = re.fullmatch(
-        r"decode_naive_s=(\S+) decode_cached_s=(\S+) decode_speedup=(\S+) max_abs_diff=(\S+)",
+        r"decode_naive_s=(\S+) decode_cached_s=(\S+) decode_parallel_s=(\S+) "
+        r"decode_speedup=(\S+) decode_cached_over_parallel=(\S+) max_abs_diff=(\S+)",
         lines[-1],
     )
     assert summary is not None
-    assert float(summary[3]) == round(result["decode_speedup"], 1)
+    assert float(summary[4]) == round(result["decode_speedup"], 1)
+    assert float(summary[5]) == round(result["decode_cached_over_parallel"], 2)

@@ -46,6 +46,10 @@ def test_clean_notebook_passes(tmp_path):
             "SVG",
         ),
         ([_code("# NBVAL_IGNORE_OUTPUT\n# a timing", 1), _code("2", 2)], "exempt"),
+        ([_code("# NBVAL_IGNORE_OUTPUT\n# a timing", 1)] + [_code("x", i) for i in range(2, 7)],
+         "readers see the NBVAL marker comment"),
+        ([_code("glue('a', round(x, 4), display=False)", 1)], "glues 'a' rounded"),
+        ([_code("glue('b', np.round(x, 2))", 1)], "glues 'b' rounded"),
         ([_code("# NBVAL_IGNORE_OUTPUT: a timing", 1)], "nbval ignores the marker line"),
         (
             [_code("1", 1, [{"output_type": "stream", "name": "stderr", "text": "10%|#"}])],
@@ -82,3 +86,15 @@ def test_tagged_bookkeeping_and_stdout_pass(tmp_path):
     assert check_notebooks.problems(_notebook(tmp_path, [tagged, printed])) == []
     assert not check_notebooks.only_glue_or_assert("x = 1\nglue('x', x)")
     assert not check_notebooks.only_glue_or_assert("%config InlineBackend.figure_formats = []")
+
+
+def test_an_exempt_cell_is_tagged_and_says_why(tmp_path):
+    others = [_code("x", i) for i in range(2, 7)]
+    tagged = _code("# a wall-clock timing\nprint(1)", 1)
+    tagged["metadata"] = {"tags": ["nbval-ignore-output"]}
+    assert check_notebooks.problems(_notebook(tmp_path, [tagged] + others)) == []
+    silent = _code("print(1)", 1)
+    silent["metadata"] = {"tags": ["nbval-ignore-output"]}
+    found = check_notebooks.problems(_notebook(tmp_path, [silent] + others))
+    assert found == ["code cell 1 is exempt from nbval: say why in a first comment line"]
+    assert check_notebooks.rounded_glues("glue('a', float(x))\n%timeit x") == []

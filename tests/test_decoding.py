@@ -174,3 +174,77 @@ def test_free_running_paths_in_other_dtypes(dtype):
     assert (cached - naive).abs().max().item() <= tolerance
     with pytest.raises(TypeError, match="dtype torch.float32 but the model's weights"):
         model.encode(torch.randn(2, 10, 3))
+
+
+def test_kv_cache_buffer_grows_and_equals_concatenation():
+    cache = KVCache(capacity=2)
+    keys = [torch.randn(2, H, n, D // H) for n in (1, 1, 3, 1)]
+    values = [torch.randn_like(k) for k in keys]
+    for k, v in zip(keys, values, strict=True):
+        cache.append(k, v)  # no gradient: written in place, room doubled when full
+    torch.testing.assert_close(cache.keys, torch.cat(keys, dim=2), atol=0, rtol=0)
+    torch.testing.assert_close(cache.values, torch.cat(values, dim=2), atol=0, rtol=0)
+    assert cache.length == 6 and cache._buffers[0].shape[2] >= 6
+
+
+def test_kv_cache_concatenates_when_recording_gradients():
+    cache = KVCache(capacity=8)
+    first = torch.randn(1, H, 1, D // H, requires_grad=True)
+    second = torch.randn(1, H, 1, D // H, requires_grad=True)
+    cache.append(first, first)
+    cache.append(second, second)
+    (cache.keys.sum() + cache.values.sum()).backward()
+    torch.testing.assert_close(first.grad, torch.full_like(first, 2.0))
+    torch.testing.assert_close(second.grad, torch.full_like(second, 2.0))
+
+
+def test_weights_derived_without_autograd_are_made_again_with_it():
+    decoder = _decoder(norm_first=False)
+    memory = torch.randn(2, 1, D)
+    cache = DecoderCache(decoder)
+    with torch.no_grad():  # fused projection, memory keys and values made without autograd
+        decoder(torch.randn(2, 1, D), memory, cache=cache)
+    out = decoder(torch.randn(2, 1, D), memory, cache=cache)
+    (out * torch.randn_like(out)).sum().backward()
+    layer = decoder.layers[0]
+    # (one memory key has weight 1 whatever q and k are: only v and out reach the output)
+    for weight in (layer.self_attn.q_proj.weight, layer.self_attn.k_proj.weight,
+                   layer.self_attn.v_proj.weight, layer.cross_attn.v_proj.weight,
+                   layer.cross_attn.out_proj.weight):  # fmt: skip
+        assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_one_memory_position_gives_the_same_cross_attention_output_for_every_query():
+    attention = nn.Module.eval(DecoderLayer(D, H, FF).cross_attn)
+    memory, cache = torch.randn(3, 1, D), KVCache(static=True)
+    with torch.no_grad():
+        first = attention(torch.randn(3, 1, D), memory, memory, cache=cache)[0]
+        assert cache.output is not None  # a single unmasked key: the output is kept
+        again = attention(torch.randn(3, 2, D), memory, memory, cache=cache)[0]
+        plain = attention(torch.randn(3, 2, D), memory, memory)[0]  # no cache, no shortcut
+    torch.testing.assert_close(again, first.expand(3, 2, D), atol=0, rtol=0)
+    torch.testing.assert_close(plain, again, atol=1e-6, rtol=0)
+    masked = KVCache(static=True)
+    with torch.no_grad():
+        attention(torch.randn(3, 1, D), memory, memory, cache=masked,
+                  key_padding_mask=torch.tensor([[True], [False], [True]]))  # fmt: skip
+    assert masked.output is None  # a mask makes the output depend on more than the key
+
+
+def test_decoder_cache_capacity_must_be_a_count():
+    with pytest.raises(ValueError, match="capacity"):
+        DecoderCache(_decoder(norm_first=False), capacity=-1)
+
+
+def test_cached_and_naive_free_running_give_the_same_gradients():
+    model = _tvae().train()
+    z = torch.randn(3, 2)
+    weights = torch.linspace(-1, 1, 12 * 3).view(1, 12, 3)
+    grads = []
+    for cached in (True, False):
+        model.zero_grad()
+        (model.free_run(z, 12, cached=cached) * weights).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for cached_grad, naive_grad in zip(*grads, strict=True):
+        torch.testing.assert_close(cached_grad, naive_grad, atol=1e-5, rtol=1e-4)

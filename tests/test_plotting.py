@@ -132,8 +132,10 @@ def test_plot_overlay_draws_the_reference_and_each_other(cycles):
             assert [line.get_label() for line in lines] == ["original", "model", "baseline"]
             assert all(len(line.get_xdata()) == lengths[i] for line in lines)
             assert _colour(lines[0]) == "#000000"
-    assert [t.get_text() for t in grid[0, 0].get_legend().get_texts()] == [
-        "original", "model", "baseline"]
+    assert grid[0, 0].get_legend() is None  # one legend below the panels, off the curves
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["original", "model", "baseline"]
+    drawn_into = plotting.plot_overlay(x, others, [0], axes=plt.subplots(3, 1)[1])
+    assert not drawn_into.legends and drawn_into.axes[0].get_legend() is not None
     assert grid[2, 0].get_ylabel() == "speed\n(widths/s)" and grid[2, 1].get_ylabel() == ""
 
 

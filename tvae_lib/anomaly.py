@@ -183,8 +183,8 @@ def pca_reconstruction_error(
         (M,) float32 mean squared reconstruction error per sequence, over its real steps.
 
     Raises:
-        TypeError, ValueError: A bad argument (the message names it), including a non-finite
-        value at a real step.
+        TypeError, ValueError: A bad argument (the message names it), including a
+            non-finite value at a real step.
     """
     train, _ = checks.padded_sequences("train", train, train_lengths)
     x, lengths = checks.padded_sequences("x", x, lengths, "lengths")

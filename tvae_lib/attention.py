@@ -14,7 +14,7 @@ Shapes: B batch, T query length, S key length, D d_model, H heads, Dh = D / H he
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,20 +35,70 @@ class KVCache:
     a *static* one (cross-attention over a fixed memory) is filled on its first use and read
     from then on, so the memory's projections are computed once.
 
+    When no gradient is recorded, a growing cache writes each new position into a buffer
+    with room for ``capacity`` positions (doubled when full), so a step copies one position
+    instead of the whole past; with autograd on (training on the decoder's own outputs) it
+    concatenates, as a buffer written in place would break the backward pass.
+
     Attributes:
         static: Fill once, then reuse (cross-attention) instead of appending (self-attention).
+        capacity: Positions to make room for at the first append (e.g. the steps to decode).
         keys: (B, H, L, Dh) or ``None`` before the first use.
         values: (B, H, L, Dh) or ``None``.
+        fused_projection: ``(weight (3 D, D), bias (3 D,) or None)``: the query, key and
+            value projections stacked into one, made at the first self-attention step and
+            reused (the weights cannot change while a cache is in use).
+        output: (B, 1, D), a static cache of one unmasked position only: the attention's
+            output, the same for every query (a single key gets weight 1).
+        made_with_grad: Whether autograd was on when the tensors derived from the weights
+            (a static cache's keys, values and output, the fused projection) were made;
+            switching it makes them again, so a gradient never goes silently missing. (A
+            growing cache's past positions stay as they were computed.)
     """
 
     static: bool = False
+    capacity: int = 0
     keys: torch.Tensor | None = None
     values: torch.Tensor | None = None
+    fused_projection: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    output: torch.Tensor | None = None
+    made_with_grad: bool | None = None
+    _buffers: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def length(self) -> int:
         """Positions held so far."""
         return 0 if self.keys is None else self.keys.shape[2]
+
+    def refresh(self) -> None:
+        """Forget what was derived from the weights under the other autograd mode."""
+        self.made_with_grad = torch.is_grad_enabled()
+        self.fused_projection = self.output = None
+        if self.static:
+            self.keys = self.values = None
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Append new positions' keys and values, each (B, H, new, Dh), to a growing cache."""
+        past, new = self.length, keys.shape[2]
+        if keys.requires_grad or values.requires_grad:
+            if self.keys is not None:
+                keys = torch.cat([self.keys, keys], dim=2)  # (B, H, past + new, Dh)
+                values = torch.cat([self.values, values], dim=2)
+            self.keys, self.values, self._buffers = keys, values, None
+            return
+        if self._buffers is None or self._buffers[0].shape[2] < past + new:
+            room = max(self.capacity, past + new, 2 * past)
+            shape = (*keys.shape[:2], room, keys.shape[3])  # (B, H, room, Dh)
+            buffers = (keys.new_empty(shape), values.new_empty(shape))
+            if past:
+                buffers[0][:, :, :past] = self.keys
+                buffers[1][:, :, :past] = self.values
+            self._buffers = buffers
+        key_buffer, value_buffer = self._buffers
+        key_buffer.narrow(2, past, new).copy_(keys)
+        value_buffer.narrow(2, past, new).copy_(values)
+        self.keys = key_buffer.narrow(2, 0, past + new)  # (B, H, past + new, Dh), a view
+        self.values = value_buffer.narrow(2, 0, past + new)
 
 
 def scaled_dot_product_attention(
@@ -135,7 +185,8 @@ class AdditiveAttention(nn.Module):
     .. math::
 
         e_{ts} = w^\\top \\tanh(W_q q_t + W_k k_s), \\qquad
-        \\alpha_{ts} = \\operatorname{softmax}_s(e_{ts}), \\qquad
+        \\alpha_{ts} = \\operatorname{softmax}_s(e_{ts}),
+
         \\text{output}_t = \\textstyle\\sum_s \\alpha_{ts} v_s .
 
     Queries and keys may have different widths, and the score is not bilinear: the ``tanh``
@@ -217,6 +268,14 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
+    def fused_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The query, key and value projections stacked: ``(weight (3 D, D), bias or None)``."""
+        weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+        bias = None if self.q_proj.bias is None else torch.cat(
+            [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]
+        )
+        return weight, bias
+
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, H, L, Dh)."""
         batch, length, _ = x.shape
@@ -253,6 +312,16 @@ class MultiHeadAttention(nn.Module):
             ``(output, weights)``; ``weights`` is ``None`` unless ``need_weights``.
         """
         self._check_inputs(query, key, value, attn_mask, key_padding_mask, cache)
+        dropout_p = self.dropout if self.training else 0.0
+        # one memory position, unmasked: its weight is 1 whatever the query, so the output is
+        # the same for every query (the TVAE's z), computed at the first step and reused
+        constant = cache is not None and cache.static and not need_weights and (
+            attn_mask is None and key_padding_mask is None and dropout_p == 0.0
+        )
+        if cache is not None and cache.made_with_grad != torch.is_grad_enabled():
+            cache.refresh()  # made without autograd, they would carry no gradient (or v.v.)
+        if constant and cache.output is not None:
+            return cache.output.expand(query.shape[0], query.shape[1], -1), None  # (B, T, D)
         reuse = cache is not None and cache.static and cache.keys is not None
         if key_padding_mask is not None and not reuse:
             padded = ~key_padding_mask[..., -key.shape[1]:, None]  # (B, S_new, 1)
@@ -261,30 +330,32 @@ class MultiHeadAttention(nn.Module):
             q = self.split_heads(self.q_proj(query))  # (B, H, T, Dh)
             k, v = cache.keys, cache.values  # (B, H, S, Dh) each
         elif cache is not None and not cache.static and query is key and key is value:
-            # one new position of self-attention: one matrix product instead of three
-            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-            bias = None if self.q_proj.bias is None else torch.cat(
-                [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]
-            )
-            q, k, v = (self.split_heads(p) for p in F.linear(query, weight, bias).chunk(3, -1))
+            # new positions of self-attention: one matrix product instead of three
+            if cache.fused_projection is None:
+                cache.fused_projection = self.fused_projection()
+            qkv = F.linear(query, *cache.fused_projection)  # (B, T, 3 D)
+            q, k, v = (self.split_heads(p) for p in qkv.chunk(3, -1))  # (B, H, T, Dh) each
         else:
             q = self.split_heads(self.q_proj(query))  # (B, H, T, Dh)
             k = self.split_heads(self.k_proj(key))  # (B, H, S, Dh)
             v = self.split_heads(self.v_proj(value))  # (B, H, S, Dh)
         if cache is not None and not reuse:
-            if not cache.static and cache.keys is not None:
-                k = torch.cat([cache.keys, k], dim=2)  # (B, H, past + new, Dh)
-                v = torch.cat([cache.values, v], dim=2)
-            cache.keys, cache.values = k, v
+            if cache.static:
+                cache.keys, cache.values = k, v
+            else:
+                cache.append(k, v)
+                k, v = cache.keys, cache.values  # (B, H, past + new, Dh)
         mask = merge_masks(attn_mask, key_padding_mask)  # broadcastable to (B, H, T, S)
-        dropout_p = self.dropout if self.training else 0.0
         if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
         else:
             # PyTorch's fused kernel: same convention (True = allowed), zero for empty rows.
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
             weights = None
-        return self.out_proj(self.merge_heads(out)), weights  # (B, T, D)
+        out = self.out_proj(self.merge_heads(out))  # (B, T, D)
+        if constant and k.shape[2] == 1:
+            cache.output = out[:, :1]  # (B, 1, D)
+        return out, weights
 
     def _check_inputs(self, query, key, value, attn_mask, key_padding_mask, cache) -> None:
         for name, x in (("query", query), ("key", key), ("value", value)):

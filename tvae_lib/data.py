@@ -41,6 +41,7 @@ __all__ = [
 
 CHANNELS = ("position", "current", "speed")
 CHANNEL_UNITS = ("fraction open", "A", "widths/s")
+#: The four kinds of cycle, in the order of their integer labels 0-3.
 CLASS_NAMES = ("normal", "obstruction", "high friction", "sensor fault")
 SAMPLE_RATE_HZ = 10
 N_CYCLES, N_TRAIN, N_VAL, SEQ_LEN = 2570, 1798, 772, 109
@@ -190,7 +191,10 @@ def make_door_cycles(
 
     Args:
         n_cycles: Number of cycles N.
-        seq_len: Padded length T (at least 80 steps, enough for the slowest cycle).
+        seq_len: Padded length T, at least 80. A cycle longer than T is cut at T: the
+            slowest possible cycle (high friction) takes up to 101 steps at fixed length and
+            at most 111 with variable lengths, so the default of 109 leaves all but the
+            rarest variable-length cycles whole.
         variable_length: If ``True``, each cycle ends a few steps after the door closes
             (or, for an obstruction, after it has reopened), so lengths differ; the rest is
             padded with ``pad_value``. If ``False``, every cycle fills all T steps.
@@ -204,7 +208,7 @@ def make_door_cycles(
     positive_int("n_cycles", n_cycles)
     if not isinstance(seq_len, int) or seq_len < 80:
         raise ValueError(
-            f"seq_len must be an int >= 80 (the slowest cycle's length), got {seq_len!r}"
+            f"seq_len must be an int >= 80, got {seq_len!r}"
         )
     fractions = np.asarray(class_fractions, dtype=float)
     if (

@@ -105,8 +105,8 @@ def merge_masks(
         key_padding_mask: Bool (B, S), ``True`` at real keys, or ``None``.
 
     Returns:
-        Bool tensor broadcastable to (B, H, T, S): (T, S), (B, 1, T, S) or (B, 1, 1, S);
-        ``None`` when both are ``None``.
+        A bool tensor that broadcasts to (B, H, T, S), shaped (T, S), (B, 1, T, S) or
+        (B, 1, 1, S), or ``None`` when both are ``None``.
     """
     if attn_mask is not None:
         _check_bool("attn_mask", attn_mask)
@@ -147,7 +147,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask: (B, T) bool, ``True`` at real steps; every row needs at least one.
 
     Returns:
-        (B, F): for each sequence, the mean of ``x`` over its real steps. Whatever the
+        (B, F), for each sequence the mean of ``x`` over its real steps. Whatever the
         padded steps hold (NaN, inf) does not reach the result.
     """
     _check_steps("x", x, mask)
@@ -170,7 +170,7 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
         mask: (B, T) bool, ``True`` at the steps that count (real steps, or hidden ones).
 
     Returns:
-        Scalar: the mean of ``(prediction - target)**2`` over the selected steps and all F.
+        A scalar, the mean of ``(prediction - target)**2`` over the selected steps and all F.
     """
     if prediction.shape != target.shape:
         raise ValueError(
@@ -203,7 +203,7 @@ def random_hidden_steps(
         generator: Optional ``torch.Generator`` for reproducible draws (on ``valid``'s device).
 
     Returns:
-        (B, T) bool, ``True`` at the hidden steps: a selection, not an attention mask.
+        (B, T) bool, ``True`` at the hidden steps (a selection, not an attention mask).
     """
     _check_bool("valid", valid)
     if valid.dim() != 2:

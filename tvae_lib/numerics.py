@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 THREADS = 2
-"""Intra-op threads in the mode: 2, the core count of the machine the book is checked on."""
+"""The mode's intra-op thread count (2, the core count of the machine the book is checked on)."""
 
 MODE_VARIABLE = "TVAE_NUMERIC_MODE"
 """Set to ``"reproducible"`` in the mode's environment; :func:`in_mode` reads it."""

@@ -26,13 +26,23 @@ from tvae_lib import checks
 from tvae_lib.data import CHANNEL_UNITS, CHANNELS, CLASS_NAMES, SAMPLE_RATE_HZ
 from tvae_lib.training import History
 
-__all__ = ["PALETTE", "plot_cycles", "plot_overlay", "plot_history", "plot_latent", "plot_heatmap"]
+__all__ = ["PALETTE", "BOOK_RC", "use_book_style", "plot_cycles", "plot_overlay", "plot_history"]
+__all__ += ["plot_latent", "plot_heatmap"]
+
+#: Font sizes (points) for figures shown shrunk to the book's text column, about 700 pixels.
+BOOK_RC = {"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "xtick.labelsize": 10,
+           "ytick.labelsize": 10, "legend.fontsize": 10, "figure.titlesize": 12}  # fmt: skip
 
 #: Class ``k``'s colour in every figure of the book (matplotlib's ``tab10``: ``C0``, ``C1``, ...).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _OVERLAYS = (("tab:red", "-"), ("tab:blue", "--"), ("tab:green", "-."))  # colour, line style
 _Size = tuple[float, float]
+
+
+def use_book_style() -> None:
+    """Set matplotlib's font sizes to :data:`BOOK_RC` (every chapter calls it once)."""
+    plt.rcParams.update(BOOK_RC)
 
 
 def _array(name: str, x: object, rank: int, shape: str) -> np.ndarray:
@@ -71,13 +81,14 @@ def _grid(axes: object, rows: int, cols: int, figsize: _Size,
     return grid.flat[0].figure, grid.reshape(rows, cols)
 
 
-def _finish(fig: Figure, grid: np.ndarray, title: str | None, own: bool) -> Figure:
+def _finish(fig: Figure, grid: np.ndarray, title: str | None, own: bool,
+            legend_below: bool = False) -> Figure:
     for ax in grid.flat:
         ax.grid(alpha=0.3)
     if title is not None:
         fig.suptitle(title)
-    if own:
-        fig.tight_layout()
+    if own:  # leave about half an inch at the bottom for a legend below the panels
+        fig.tight_layout(rect=(0, 0.5 / fig.get_figheight() if legend_below else 0, 1, 1))
     return fig
 
 
@@ -192,8 +203,12 @@ def plot_overlay(x: object, others: Mapping[str, object], indices: Sequence[int]
             ax.set_ylabel(ylabels[channel] if col == 0 else "")
         grid[0, col].set_title(class_names[labels[i]] if labels is not None else "")
         grid[-1, col].set_xlabel(xlabel)
-    grid[0, 0].legend(loc="upper right", fontsize=8)
-    return _finish(fig, grid, title, axes is None)
+    if axes is None:  # a figure of its own: one legend below the panels, off every curve
+        fig.legend(*grid[0, 0].get_legend_handles_labels(), loc="lower center",
+                   ncol=1 + len(arrays))  # fmt: skip
+    else:
+        grid[0, 0].legend(loc="upper right")
+    return _finish(fig, grid, title, axes is None, legend_below=axes is None)
 
 
 def plot_history(history: object, keys: str | Sequence[str] = ("loss",), *, axes: object = None,

@@ -251,9 +251,10 @@ class SequenceScaler:
     ``StandardScaler`` on the stacked real steps (tested against it); it round-trips with
     :meth:`inverse_transform`.
 
-    Attributes (after :meth:`fit`):
-        mean_: (F,) per-channel mean.
-        scale_: (F,) per-channel standard deviation (1 where a channel is constant).
+    Attributes:
+        mean_: (F,) per-channel mean, set by :meth:`fit`.
+        scale_: (F,) per-channel standard deviation (1 where a channel is constant), set by
+            :meth:`fit`.
     """
 
     def __init__(self) -> None:

@@ -36,7 +36,8 @@ def to_torch_layer(
     ``masks.to_blocked(mask)``.
 
     Args:
-        layer: An :class:`EncoderLayer` or :class:`DecoderLayer`.
+        layer: An :class:`~tvae_lib.transformer.EncoderLayer` or
+            :class:`~tvae_lib.transformer.DecoderLayer`.
 
     Returns:
         An ``nn.TransformerEncoderLayer`` or ``nn.TransformerDecoderLayer`` in the same

@@ -106,7 +106,7 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> to
         free_bits: Floor per latent dimension, in nats (>= 0; 0 gives the plain KL).
 
     Returns:
-        Scalar: the sum over Z of ``max(free_bits, mean over B of the KL)``.
+        A scalar, the sum over Z of ``max(free_bits, mean over B of the KL)``.
     """
     if not isinstance(free_bits, (int, float)) or free_bits < 0:
         raise ValueError(f"free_bits must be a non-negative number, got {free_bits!r}")

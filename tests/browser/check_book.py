@@ -1,8 +1,9 @@
 """Open every page of the built book in headless Chromium and check what a reader would see.
 
 For each page listed in `_toc.yml`: HTTP 200, no JavaScript console errors, no request leaving
-the machine, every image loaded, math typeset by the book's own MathJax, every internal link and
-anchor resolving. And every diagram in `book/figures/` shown, loaded, on some page. A full-page screenshot of each page goes to `_build/screenshots/`.
+the machine, every image loaded, math typeset by the book's own MathJax, no code, output or
+displayed formula wider than the text column, no reStructuredText shown raw, every internal
+link and anchor resolving. And every diagram in `book/figures/` shown, loaded, on some page. A full-page screenshot of each page goes to `_build/screenshots/`.
 
 Usage: python tests/browser/check_book.py _build/html
 """
@@ -93,6 +94,29 @@ def figures_missing(loaded: set[str], figure_dir: Path = ROOT / "book" / "figure
     return sorted(svg.name for svg in figure_dir.glob("*.svg") if svg.name not in names)
 
 
+# Code, outputs and displayed formulas wider than the text column (a reader would have to
+# scroll, or would never see their end): the first characters of each.
+CUT_OFF = """() => {
+  const wide = el => el.scrollWidth > el.clientWidth + 1;
+  const found = [];
+  for (const pre of document.querySelectorAll('div.cell pre')) {
+    if (wide(pre)) found.push('code/output ' + pre.textContent.trim().slice(0, 60));
+  }
+  for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
+    const math = eq.querySelector('mjx-math');
+    if (math && math.getBoundingClientRect().width > eq.getBoundingClientRect().width + 1) {
+      found.push('formula ' + (eq.closest('.math')?.textContent || '').trim().slice(0, 60));
+    }
+  }
+  return found;
+}"""
+# Directives whose generated reStructuredText was shown as text instead of rendered.
+RAW_RST = """() => {
+  const m = document.body.innerText.match(/^\\.\\. (py:|auto)\\w+::.*$/m);
+  return m ? m[0].slice(0, 80) : '';
+}"""
+
+
 def check_page(
     page, url: str, base: str, html_dir: Path, shot: Path, loaded: set[str] | None = None
 ) -> list[str]:
@@ -126,6 +150,9 @@ def check_page(
         loaded.update(page.evaluate(
             "Array.from(document.images).filter(img => img.naturalWidth > 0).map(img => img.src)"
         ))  # fmt: skip
+    problems += [f"runs off the page: {text}" for text in page.evaluate(CUT_OFF)]
+    if raw := page.evaluate(RAW_RST):
+        problems.append(f"raw reStructuredText shown: {raw}")
     hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
     problems += [f"broken link: {link}" for link in broken_links(hrefs, base, html_dir)]
     problems += [f"console error: {text}" for text in console_errors]

@@ -1,5 +1,7 @@
 """Diagrams of chapter 2; run `python book/figures/src/make_figures.py` to rewrite them."""
 
+import math
+
 from svglib import Figure
 
 
@@ -149,7 +151,8 @@ def attention_step():
     f.text(kx + S * c + 8, ky + dk * c / 2 + 14, "K: (B, S, d_{k})", anchor="start", cls="mono small")
     f.text(kx + S * c / 2, ky - 8, "S", cls="italic muted")
     # scores
-    scores = [["", "", "", "", ""], ["0.3", "1.9", "0.9", "0.6", "-0.5"], ["", "", "", "", ""]]
+    score_row = [0.3, 1.9, 0.9, 0.6, -0.5]
+    scores = [[""] * S, [f"{v:g}" for v in score_row], [""] * S]
     grid(sx, sy, T, S, "green", hl_row=hl, values=scores)
     f.text(sx + S * c / 2, sy + T * c + 20, "(B, T, S)", cls="mono small")
     f.text(sx + S * c / 2, sy + T * c + 40, "Q K^{T} / \u221ad_{k}", cls="mono small")
@@ -160,10 +163,11 @@ def attention_step():
     f.arrow((sx + S * c + 8, sy + T * c / 2), (wx - 8, sy + T * c / 2), color="green", width=2)
     f.text((sx + S * c + wx) / 2, sy + T * c / 2 - 10, "softmax", cls="small bold ink-green")
     f.text((sx + S * c + wx) / 2, sy + T * c / 2 + 22, "over each row", cls="small ink-green")
-    w_row = [0.08, 0.52, 0.19, 0.14, 0.07]
+    exps = [math.exp(v) for v in score_row]
+    w_row = [e / sum(exps) for e in exps]  # the softmax of the highlighted row of scores
 
     def shade(a):
-        return f"rgba(44, 160, 44, {0.12 + 0.85 * a / 0.52:.2f})"
+        return f"rgba(44, 160, 44, {0.12 + 0.85 * a / max(w_row):.2f})"
 
     others = [[0.30, 0.10, 0.25, 0.20, 0.15], [0, 0, 0, 0, 0], [0.05, 0.15, 0.10, 0.60, 0.10]]
     fills = [[shade(v) for v in (w_row if r == hl else others[r])] for r in range(T)]
