@@ -8,8 +8,9 @@ glues or asserts is tagged ``remove-input`` (the book shows teaching code, not b
 code line is longer than 88 characters (longer ones run off the page at 1280 px), at most
 one code cell in five is exempted from nbval's output comparison, each by the cell tag
 ``nbval-ignore-output`` (not a marker comment readers would see) with a first comment line
-saying why, and no number is glued pre-rounded (``glue(name, round(x, 4))`` shown with
-``:.3f`` rounds twice, and can differ in the last digit from the output beside it).
+saying why, every cell has an id (nbformat 4.5), and no number is glued pre-rounded
+(``glue(name, round(x, 4))`` shown with ``:.3f`` rounds twice, and can differ in the last
+digit from the output beside it).
 
 Usage: python tests/check_notebooks.py notebooks/*.ipynb
 """
@@ -75,6 +76,8 @@ def problems(path: Path) -> list[str]:
         found.append(
             f"execution counts are {counts}, not 1..{len(code)}: re-run it with `make notebooks`"
         )
+    if missing := sum("id" not in cell for cell in cells):
+        found.append(f"{missing} cell(s) without an id (nbformat 4.5 needs one per cell)")
     exempt = 0
     for index, cell in enumerate(code, start=1):
         source = "".join(cell["source"])

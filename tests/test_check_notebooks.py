@@ -8,7 +8,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import check_notebooks  # noqa: E402
 
 
-def _notebook(tmp_path: Path, cells: list[dict]) -> Path:
+def _notebook(tmp_path: Path, cells: list[dict], ids: bool = True) -> Path:
+    if ids:
+        cells = [{"id": f"cell-{i}", **cell} for i, cell in enumerate(cells)]
     path = tmp_path / "nb.ipynb"
     path.write_text(
         json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
@@ -98,3 +100,9 @@ def test_an_exempt_cell_is_tagged_and_says_why(tmp_path):
     found = check_notebooks.problems(_notebook(tmp_path, [silent] + others))
     assert found == ["code cell 1 is exempt from nbval: say why in a first comment line"]
     assert check_notebooks.rounded_glues("glue('a', float(x))\n%timeit x") == []
+
+
+def test_every_cell_needs_an_id(tmp_path):
+    cells = [{"cell_type": "markdown", "source": "# t", "metadata": {}}, _code("1", 1)]
+    found = check_notebooks.problems(_notebook(tmp_path, cells, ids=False))
+    assert found == ["2 cell(s) without an id (nbformat 4.5 needs one per cell)"]

@@ -1,9 +1,10 @@
 """Open every page of the built book in headless Chromium and check what a reader would see.
 
 For each page listed in `_toc.yml`: HTTP 200, no JavaScript console errors, no request leaving
-the machine, every image loaded, math typeset by the book's own MathJax, no code, output or
-displayed formula wider than the text column, no reStructuredText shown raw, every internal
-link and anchor resolving. And every diagram in `book/figures/` shown, loaded, on some page. A full-page screenshot of each page goes to `_build/screenshots/`.
+the machine, every image loaded, math typeset by the book's own MathJax, no code, output,
+table or displayed formula wider than the text column, no reStructuredText shown raw, every
+internal link and anchor resolving. And every diagram in `book/figures/` shown, loaded, on some
+page. A full-page screenshot of each page goes to `_build/screenshots/`.
 
 Usage: python tests/browser/check_book.py _build/html
 """
@@ -94,13 +95,19 @@ def figures_missing(loaded: set[str], figure_dir: Path = ROOT / "book" / "figure
     return sorted(svg.name for svg in figure_dir.glob("*.svg") if svg.name not in names)
 
 
-# Code, outputs and displayed formulas wider than the text column (a reader would have to
+# Code, outputs, tables and displayed formulas wider than the text column (a reader would have to
 # scroll, or would never see their end): the first characters of each.
 CUT_OFF = """() => {
   const wide = el => el.scrollWidth > el.clientWidth + 1;
   const found = [];
   for (const pre of document.querySelectorAll('div.cell pre')) {
     if (wide(pre)) found.push('code/output ' + pre.textContent.trim().slice(0, 60));
+  }
+  const article = document.querySelector('article').getBoundingClientRect();
+  for (const table of document.querySelectorAll('div.cell table')) {
+    if (table.getBoundingClientRect().right > article.right + 1) {
+      found.push('table ' + (table.innerText || '').trim().slice(0, 60));
+    }
   }
   for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
     const math = eq.querySelector('mjx-math');
