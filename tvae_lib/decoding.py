@@ -4,7 +4,7 @@ The naive loop re-runs the decoder over the whole prefix at every step: step ``t
 ``t + 1`` positions through every layer, ``T (T + 1) / 2`` positions for a sequence of T
 steps. Under the causal mask, though, the outputs at positions ``0..t-1`` never change when a
 position is appended, so only the new position needs computing, given the keys and values of
-every earlier position in every self-attention layer. :class:`DecoderCache` keeps them (one :class:`~tvae_lib.attention.KVCache` per attention layer) and
+every earlier position in every self-attention layer. :class:`DecoderCache` keeps them (one :class:`~tvae_lib.kv_cache.KVCache` per attention layer) and
 :meth:`Decoder.forward <tvae_lib.transformer.Decoder.forward>` extends it in place, so the
 cached loop below runs the very same layer code as the naive one, one position per step:
 O(T) positions per sequence. The per-step attention still compares the new query with all
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from tvae_lib.attention import KVCache
 from tvae_lib.checks import non_negative_int, positive_int
+from tvae_lib.kv_cache import KVCache
 from tvae_lib.masks import causal_mask
 from tvae_lib.transformer import Decoder
 

@@ -17,7 +17,7 @@ Each sublayer is wrapped by :func:`residual`, the one place that says how a resi
 dropout and LayerNorm combine (the Annotated Transformer's "sublayer connection"), so each
 layer's forward reads like the figure. A decoder fed one new position at a time keeps the keys
 and values of the past positions in a :class:`~tvae_lib.decoding.DecoderCache` (one
-:class:`~tvae_lib.attention.KVCache` per attention layer): the same forward runs with and
+:class:`~tvae_lib.kv_cache.KVCache` per attention layer): the same forward runs with and
 without it.
 
 Masks follow :mod:`tvae_lib.masks`: bool, ``True`` = allowed (a visible key, a real step).
