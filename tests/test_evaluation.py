@@ -101,3 +101,17 @@ def test_pca_and_mean_baselines_count_real_steps_only():
 def test_baseline_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_roughness_is_the_mean_absolute_step_change_of_real_pairs():
+    x = torch.tensor([[[0.0, 1.0], [1.0, 1.0], [3.0, 1.0], [9.0, 9.0]]])  # (1, 4, 2)
+    np.testing.assert_allclose(evaluation.roughness(x), [3.0, 8 / 3])
+    mask = torch.tensor([[True, True, True, False]])  # the jump into padding never counts
+    np.testing.assert_allclose(evaluation.roughness(x, mask), [1.5, 0.0])
+    noisy = torch.randn(200, 50, 1, generator=torch.Generator().manual_seed(0))
+    # white noise of unit variance: |a - b| with a - b ~ N(0, 2) has mean 2 / sqrt(pi)
+    assert evaluation.roughness(noisy)[0] == pytest.approx(2 / np.sqrt(np.pi), rel=0.02)
+    with pytest.raises(ValueError, match="two real steps"):
+        evaluation.roughness(x, torch.tensor([[True, False, False, False]]))
+    with pytest.raises(ValueError, match="T >= 2"):
+        evaluation.roughness(x[:, :1])

@@ -10,7 +10,7 @@ from tvae_lib.checkpoints import CheckpointError
 from tvae_lib.data import load_door_cycles
 from tvae_lib.evaluation import evaluate_tvae
 from tvae_lib.masks import padding_mask
-from tvae_lib.train_tvae import RUNS
+from tvae_lib.train_tvae import RUNS, checkpoint_name
 from tvae_lib.vae import vae_loss
 
 SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20,
@@ -263,11 +263,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_7 = ROOT / "notebooks" / "07_tvae.ipynb"
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-def test_checkpoints_load_into_the_current_code(run):
-    model, metadata = checkpoints.load_model(ROOT / "checkpoints" / f"tvae_{run}.pt")
-    assert metadata["run"] == run
+COMMITTED = sorted((ROOT / "checkpoints").glob("tvae_*.pt"))
+
+
+def test_every_run_has_a_committed_checkpoint():
+    names = {path.name for path in COMMITTED}
+    assert {checkpoint_name(run) for run in RUNS} <= names
+    assert {checkpoint_name("unsup_z4", seed) for seed in (1, 2)} <= names  # chapter 7's seeds
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
+def test_checkpoints_load_into_the_current_code(path):
+    model, metadata = checkpoints.load_model(path)
+    run = metadata["run"]
+    assert path.name == checkpoint_name(run, metadata.get("seed", 0))
     assert model.config == RUNS[run].config
+    if model.config.learned_noise:  # fitted: finite and positive
+        assert torch.isfinite(model.noise_variance()).all() and (model.noise_variance() > 0).all()
     recipe = RUNS[run].recipe
     assert len(metadata["history"]["val_kl"]) == recipe.epochs + recipe.free_running_epochs
 
@@ -292,3 +304,17 @@ def test_checkpoints_reproduce_the_glued_numbers():
     }
     for name, value in expected.items():
         assert metrics[name] == pytest.approx(value, abs=1e-4), name
+    # the unsupervised final model over its three seeds
+    train, _ = load_door_cycles()
+    x_train, labels_train, _ = train.tensors()
+    runs = [
+        evaluate_tvae(checkpoints.load_model(ROOT / "checkpoints" / checkpoint_name(
+            "unsup_z4", seed))[0], x, labels=labels, train=(x_train, None, labels_train))
+        for seed in (0, 1, 2)
+    ]  # fmt: skip
+    free_running = [run["mse_free_running"] for run in runs]
+    assert sum(free_running) / 3 == pytest.approx(
+        glued["tvae_unsup_val_mse_free_running_mean"], rel=1e-4)
+    knn = sum(run["knn_accuracy"] for run in runs) / 3
+    assert knn == pytest.approx(glued["tvae_unsup_knn_accuracy"], abs=1e-4)
+    assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]

@@ -13,6 +13,8 @@ two or more sequences. The questions, in the order chapter 7 asks them:
 - **Is the code alive and meaningful?** :func:`evaluate_tvae` reports the KL per unit, the
   active units (``Var(mu) > 0.01``) and, with labels, the k-nearest-neighbour accuracy of
   ``mu``: train -> test with :func:`knn_accuracy`, or cross-validated within one set.
+- **Do generated sequences look real, step by step?** :func:`roughness`: the mean absolute
+  change between consecutive steps, per channel. A decoder's mean is smoother than noisy data.
 
 Shapes: N sequences, T steps, F channels, Z latent units.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "evaluate_tvae",
     "pca_mse",
     "mean_mse",
+    "roughness",
 ]
 
 
@@ -267,3 +270,27 @@ def mean_mse(train, test, train_mask=None, test_mask=None) -> float:
     overall = train_flat[train_real].mean()
     mean = np.where(counts > 0, train_flat.sum(axis=0) / np.maximum(counts, 1), overall)
     return float(((test_flat - mean) ** 2)[real].mean())
+
+
+def roughness(x, mask=None) -> np.ndarray:
+    """Mean absolute change between consecutive real steps, per channel.
+
+    Real sensor data change a little at every step (noise); a decoder's mean does not. Only
+    pairs of steps that are both real count, so padding never adds a jump.
+
+    Args:
+        x: (N, T, F) sequences (array or tensor), T >= 2.
+        mask: Optional (N, T) bool, ``True`` at real steps.
+
+    Returns:
+        (F,) float64, averaged over every real pair of every sequence.
+    """
+    x = torch.as_tensor(x).double()
+    if x.dim() != 3 or x.shape[1] < 2:
+        raise ValueError(f"x must have shape (N, T >= 2, F), got {tuple(x.shape)}")
+    real = _mask_of(x, None if mask is None else torch.as_tensor(mask))
+    pairs = real[:, 1:] & real[:, :-1]  # (N, T - 1)
+    if not pairs.any():
+        raise ValueError("roughness needs a sequence with two real steps")
+    change = torch.where(pairs[..., None], (x[:, 1:] - x[:, :-1]).abs(), 0.0)
+    return (change.sum(dim=(0, 1)) / pairs.sum()).cpu().numpy()

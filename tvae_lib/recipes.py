@@ -170,7 +170,9 @@ def train(
     ``recipe.free_running_epochs`` on the decoder's own outputs.
 
     Seed (:func:`tvae_lib.utils.seed_everything`) before building the model and the loaders
-    for a reproducible run.
+    for a reproducible run. A model built with ``TVAEConfig(learned_noise=True)`` then gets
+    its noise fitted to the training batches (as
+    :meth:`~tvae_lib.tvae.TransformerVAE.fit_noise` does).
 
     Args:
         model: The model (trained in place, left in evaluation mode).
@@ -223,4 +225,11 @@ def train(
             for name, values in phase.metrics.items():
                 history.metrics.setdefault(name, []).extend(values)
     model.eval()
+    if model.config.learned_noise:  # the trained mean's noise, measured on the training data
+        differences = []
+        for batch in train_loader:
+            x, mask, _ = unpack_batch(batch)
+            differences.append(model.noise_differences(
+                x.to(model.device), None if mask is None else mask.to(model.device)))
+        model.set_noise(torch.cat(differences))
     return history

@@ -11,6 +11,11 @@ A model of normal sequences flags a sequence it explains badly. *How* it is aske
 - **negative ELBO**: the model's own bound on ``-log p(x)``: the expected teacher-forced
   squared error over codes sampled from ``q(z|x)`` plus the KL of ``q(z|x)`` to the prior. A
   sequence whose code lands far out in the latent space pays in the KL term.
+- **noise likelihood** (models with a learned noise, ``TVAEConfig(learned_noise=True)``): the
+  Gaussian negative log-likelihood of the sequence under the free-running mean from ``mu`` and
+  the noise variance fitted per step and channel. Unlike the squared error, it weighs each
+  residual by the noise normal sequences show there, so a deviation at a step that is usually
+  quiet counts more than one at a step that is usually noisy.
 
 Each score is per real value (a sequence's total divided by its L F real values), so
 sequences of different lengths are comparable, and padded steps never count: whatever they
@@ -21,6 +26,8 @@ Shapes: N sequences, T steps, F channels, Z latent units.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -73,7 +80,7 @@ def tvae_sequence_scores(
     model: TransformerVAE, x: torch.Tensor, mask: torch.Tensor | None = None, *,
     n_samples: int = 8, seed: int = 0, batch_size: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Four anomaly scores per sequence from a trained Transformer-VAE, in evaluation mode.
+    """Four or five anomaly scores per sequence from a trained Transformer-VAE, in evaluation mode.
 
     Args:
         model: The model (its training/evaluation mode is restored afterwards).
@@ -84,7 +91,8 @@ def tvae_sequence_scores(
         batch_size: Sequences per forward pass (``None``: all at once).
 
     Returns:
-        ``{"teacher_forced", "free_running", "neg_elbo", "kl"}``, each (N,) float64: the
+        ``{"teacher_forced", "free_running", "neg_elbo", "kl"}``, and ``"noise_nll"`` (nats
+        per real value) for a model with a learned noise, each (N,) float64: the
         errors per real value of teacher-forced and free-running decoding from ``mu``, the
         one-sample-average negative ELBO per real value (summed squared error, the Gaussian
         likelihood with variance 1/2 of :func:`tvae_lib.vae.vae_loss`, plus the KL, divided
@@ -98,6 +106,7 @@ def tvae_sequence_scores(
     # drawn at once, so a sequence gets the same codes whatever the batch size
     noise = torch.randn(n_samples, len(x), model.config.latent_dim, generator=generator)
     step = len(x) if batch_size is None else checks.positive_int("batch_size", batch_size)
+    variance = model.noise_variance(x.shape[1]) if model.config.learned_noise else None
     was_training = model.training
     model.eval()
     parts = []
@@ -111,19 +120,28 @@ def tvae_sequence_scores(
             for eps in noise[:, start : start + step].to(mu):  # (B, Z) per sample
                 z = mu + torch.exp(0.5 * logvar) * eps
                 sse += _sse(model.decode(z, xb, mb), target, rb).double()
+            free = model.free_run(mu, xb.shape[1])  # (B, T, F)
             parts.append({
                 "teacher_forced": _sse(model.decode(mu, xb, mb), target, rb).double(),
-                "free_running": _sse(model.free_run(mu, xb.shape[1]), target, rb).double(),
+                "free_running": _sse(free, target, rb).double(),
                 "expected_sse": sse / n_samples,
                 "kl": kl_divergence(mu, logvar).double(),
             })  # fmt: skip
+            if variance is not None:  # sum of 0.5 (log 2 pi var + residual^2 / var)
+                var = variance.double()  # (T, F)
+                terms = torch.log(2 * math.pi * var) + (free.double() - target) ** 2 / var
+                terms = torch.where(rb[..., None], 0.5 * terms, 0.0)
+                parts[-1]["noise_nll"] = terms.sum(dim=(1, 2))
     finally:
         model.train(was_training)
     joined = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     values = real.sum(dim=1).double() * x.shape[2]  # (N,) real values per sequence
-    return {
+    scores = {
         "teacher_forced": (joined["teacher_forced"] / values).cpu().numpy(),
         "free_running": (joined["free_running"] / values).cpu().numpy(),
         "neg_elbo": ((joined["expected_sse"] + joined["kl"]) / values).cpu().numpy(),
         "kl": joined["kl"].cpu().numpy(),
     }
+    if variance is not None:
+        scores["noise_nll"] = (joined["noise_nll"] / values).cpu().numpy()
+    return scores

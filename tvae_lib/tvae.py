@@ -63,6 +63,7 @@ class TVAEConfig:
     embedding: str = "conv"  # encoder input: "linear" per step or "conv" over 3 steps
     pooling: str = "mean_max"  # over time: "mean", or "mean_max" (mean and maximum side by side)
     n_classes: int = 0  # > 0 adds a classifier head on mu (for a label-guided latent)
+    learned_noise: bool = False  # a noise variance per step and channel, fitted after training
 
     def __post_init__(self) -> None:
         for name in ("n_features", "d_model", "n_heads", "d_ff", "n_encoder_layers",
@@ -76,6 +77,8 @@ class TVAEConfig:
             fraction(name, getattr(self, name))
         one_of("embedding", self.embedding, ("linear", "conv"))
         one_of("pooling", self.pooling, ("mean", "mean_max"))
+        if not isinstance(self.learned_noise, bool):
+            raise TypeError(f"learned_noise must be True or False, got {self.learned_noise!r}")
         if non_negative_int("n_classes", self.n_classes) == 1:
             raise ValueError("n_classes must be 0 (no classifier) or an int >= 2, got 1")
 
@@ -122,6 +125,10 @@ class TransformerVAE(nn.Module):
         )
         self.output_proj = nn.Linear(d_model, config.n_features)
         self.register_buffer("causal", causal_mask(config.max_len), persistent=False)
+        if config.learned_noise:  # NaN until fit_noise (no random draw: the weights above
+            # are the same with or without it)
+            nan = torch.full((config.max_len, config.n_features), float("nan"))
+            self.register_buffer("noise_var", nan)  # (max_len, F)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -304,8 +311,21 @@ class TransformerVAE(nn.Module):
         *,
         lengths: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        noise: bool | None = None,
+        z: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Decode ``n`` codes drawn from the prior ``N(0, I)`` into new sequences.
+        """Decode ``n`` codes drawn from the prior ``N(0, I)`` (or given) into new sequences.
+
+        A VAE trained with a small KL weight leaves parts of the prior that no training code
+        visits, and codes drawn there decode into sequences unlike the data. Codes drawn from
+        a density fitted to the training codes (e.g. scikit-learn's ``GaussianMixture`` on
+        ``mu``, ex-post density estimation) avoid them: pass them as ``z``.
+
+        Free-running decoding gives the decoder's mean, a smooth sequence; a model with a
+        fitted noise (``TVAEConfig(learned_noise=True)``, :meth:`fit_noise`) then adds a draw
+        of it at every step and channel, as the data carry sensor noise. The draw is added to
+        the decoded sequence, not fed back: the decoder continues its own mean outputs, as it
+        was trained to in the free-running phase.
 
         Args:
             n: Number of sequences B.
@@ -313,25 +333,161 @@ class TransformerVAE(nn.Module):
             lengths: (n,) int steps of each sequence (e.g. drawn from the data's lengths);
                 the result is padded to the longest, with zeros after each sequence's end.
             generator: Optional CPU generator for reproducible draws.
+            noise: Add the learned noise (default: when the model has one); ``False`` gives
+                the mean sequences.
+            z: Optional (n, Z) codes to decode instead of draws from the prior.
 
         Returns:
             (B, T, F) generated sequences.
         """
         n = positive_int("n", n)
+        if noise is None:
+            noise = self.config.learned_noise
+        elif not isinstance(noise, bool):
+            raise TypeError(f"noise must be True, False or None, got {noise!r}")
         if (length is None) == (lengths is None):
             raise ValueError("give exactly one of length (int) or lengths ((n,) ints)")
         if lengths is not None:
             lengths = lengths_tensor("lengths", lengths, n, self.config.max_len)
             length = int(lengths.max())
         length = checks.sequence_length(length, self.config.max_len)
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device, self.dtype)
+        if z is None:
+            z = torch.randn(n, self.config.latent_dim, generator=generator)
+        else:
+            self._check_z(z)
+            if len(z) != n:
+                raise ValueError(f"z must hold n={n} codes, got {len(z)}")
+        z = z.to(self.device, self.dtype)
         was_training = self.training
         self.eval()
         try:
             out = self.free_run(z, length)  # (B, T, F)
         finally:
             self.train(was_training)
+        if noise:
+            draws = torch.randn(out.shape, generator=generator).to(out)  # (B, T, F)
+            out = out + draws * self.noise_variance(length).sqrt()
         if lengths is None:
             return out
         mask = padding_mask(lengths.to(out.device), length)  # (B, T)
         return out.masked_fill(~mask[..., None], 0.0)
+
+    def _require_noise(self) -> None:
+        if not self.config.learned_noise:
+            raise ValueError(
+                "this model has no learned noise: build it with TVAEConfig(learned_noise=True)"
+            )
+
+    def noise_variance(self, length: int | None = None) -> torch.Tensor:
+        """The fitted noise variance (T, F) of the first ``length`` steps (all by default).
+
+        Raises:
+            ValueError: the model has no learned noise, or it is not fitted yet.
+        """
+        self._require_noise()
+        length = self.config.max_len if length is None else checks.sequence_length(
+            length, self.config.max_len
+        )  # fmt: skip
+        if torch.isnan(self.noise_var).any():
+            raise ValueError("the noise is not fitted yet: call fit_noise on the training data "
+                             "(tvae_lib.recipes.train does it)")  # fmt: skip
+        return self.noise_var[:length]
+
+    @torch.no_grad()
+    def noise_differences(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One batch's part of :meth:`fit_noise`: differences of consecutive residuals.
+
+        Args:
+            x: (B, T, F) sequences on the model's device.
+            mask: Optional (B, T) bool, ``True`` at real steps.
+
+        Returns:
+            The changes, (B, max_len - 1, F) float64 on the CPU. Entry ``t`` is the change
+            of the free-running residual (reconstruction from ``mu`` minus x) from step t
+            to t + 1, NaN where either step is padding or beyond T.
+        """
+        self._require_noise()
+        target = self._check(x, mask)  # padding zeroed, as in the reconstruction
+        residual = (self.reconstruct(x, mask) - target).double().cpu()  # (B, T, F)
+        change = residual[:, 1:] - residual[:, :-1]  # (B, T - 1, F)
+        if mask is not None:
+            real = mask.cpu()
+            change = change.masked_fill(~(real[:, 1:] & real[:, :-1])[..., None], float("nan"))
+        out = torch.full((len(x), self.config.max_len - 1, self.config.n_features), float("nan"),
+                         dtype=torch.float64)  # fmt: skip
+        out[:, : change.shape[1]] = change
+        return out
+
+    @torch.no_grad()
+    def set_noise(self, differences: torch.Tensor, min_count: int = 20) -> torch.Tensor:
+        """Set the noise from :meth:`noise_differences` of the training sequences.
+
+        The variance at step t and channel f is the sensors' noise there, not the decoder's
+        error: that error is smooth along a sequence and mostly cancels in the difference of
+        two consecutive residuals, while independent noise does not (its difference has twice
+        its variance). The median of the squared differences, divided by 2 and by the median
+        of a chi-square with one degree of freedom, estimates it (a difference-based variance
+        estimate made robust): the rare jumps of a faulty reading do not inflate it, as they
+        would a mean. Steps fewer than ``min_count`` sequences reach (the long tail of
+        variable lengths) get the channel's estimate over all steps; step 0 shares step 1's.
+
+        Args:
+            differences: (N, max_len - 1, F), NaN where a pair of steps is not real.
+            min_count: Pairs a step needs for an estimate of its own.
+
+        Returns:
+            The variance (max_len, F).
+        """
+        self._require_noise()
+        min_count = checks.positive_int("min_count", min_count)
+        shape = (self.config.max_len - 1, self.config.n_features)
+        if not isinstance(differences, torch.Tensor) or differences.dim() != 3 or (
+            tuple(differences.shape[1:]) != shape
+        ):
+            got = getattr(differences, "shape", type(differences).__name__)
+            raise ValueError(f"differences must have shape (N, {shape[0]}, {shape[1]}), "
+                             f"got {tuple(got) if isinstance(got, torch.Size) else got}")  # fmt: skip
+        squares = differences.double().pow(2)
+        counts = (~torch.isnan(squares[..., 0])).sum(dim=0)  # (max_len - 1,)
+        if counts.sum() == 0:
+            raise ValueError("fitting the noise needs sequences with at least two real steps")
+        half_chi2_median = 2 * _CHI2_1_MEDIAN
+        pooled = squares.transpose(0, 2).reshape(shape[1], -1).nanmedian(dim=1).values  # (F,)
+        per_step = squares.nanmedian(dim=0).values  # (max_len - 1, F)
+        per_step = torch.where((counts >= min_count)[:, None], per_step, pooled)
+        variance = torch.cat([per_step[:1], per_step]) / half_chi2_median  # (max_len, F)
+        self.noise_var.copy_(variance.clamp_min(1e-12).to(self.noise_var))
+        return self.noise_var.clone()
+
+    def fit_noise(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, *, batch_size: int = 256,
+        min_count: int = 20,
+    ) -> torch.Tensor:
+        """Fit the decoder's noise to sequences x (B, T, F), e.g. the training set.
+
+        The MSE decoder is a Gaussian whose variance is fixed; its mean, decoded free-running,
+        is smooth, while the data carry noise. This estimates that noise per step and channel
+        from the free-running reconstructions from ``mu`` (see :meth:`set_noise`);
+        :meth:`generate` then samples it. The weights do not change.
+
+        Args:
+            x: (B, T, F) sequences on the model's device.
+            mask: Optional (B, T) bool, ``True`` at real steps.
+            batch_size: Sequences reconstructed at once.
+            min_count: Pairs of real steps a step needs for an estimate of its own.
+
+        Returns:
+            The fitted variance, (max_len, F).
+        """
+        self._require_noise()
+        step = checks.positive_int("batch_size", batch_size)
+        parts = [
+            self.noise_differences(x[i : i + step], None if mask is None else mask[i : i + step])
+            for i in range(0, len(x), step)
+        ]
+        return self.set_noise(torch.cat(parts), min_count)
+
+
+_CHI2_1_MEDIAN = 0.454936423119572  # median of a chi-square with one degree of freedom
