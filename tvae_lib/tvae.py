@@ -18,7 +18,9 @@ The data flow, shape by shape (B batch, T steps, F channels, D d_model, Z latent
    fed the shifted input (a zero start vector, then x_0 .. x_{T-2}) in training (teacher
    forcing) or its own outputs one step at a time (:meth:`TransformerVAE.free_run`, through the
    key/value cache by default);
-7. ``output_proj``: (B, T, D) -> x_hat (B, T, F).
+7. ``output_proj``: (B, T, D) -> x_hat (B, T, F), the decoder's mean;
+8. optionally (``learned_noise=True``), a noise variance per step and channel (max_len, F),
+   fitted after training (:meth:`TransformerVAE.fit_noise`) and sampled by ``generate``.
 """
 
 from __future__ import annotations
