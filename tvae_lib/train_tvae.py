@@ -18,7 +18,7 @@ own kernels, so this command now gives weights that differ from them in the last
 chapter-7 numbers computed from the final model stay within ``make check-numbers``' tolerances
 (free-running MSE 0.0057 against 0.0060, 5-NN accuracy 0.960 against 0.962), but the 6-epoch
 remedy runs sit close to their thresholds (``input_dropout`` then keeps one unit active), which
-is why the committed files are kept until chapter 7 is retrained over several seeds.
+is why those committed files are kept until the remedy table is retrained over several seeds.
 
 Each run writes ``checkpoints/tvae_<run>.pt`` for seed 0 and ``tvae_<run>_seed<k>.pt`` for
 seed k (config, weights, the training history and its duration, see

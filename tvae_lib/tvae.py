@@ -445,12 +445,11 @@ class TransformerVAE(nn.Module):
         self._require_noise()
         min_count = checks.positive_int("min_count", min_count)
         shape = (self.config.max_len - 1, self.config.n_features)
-        if not isinstance(differences, torch.Tensor) or differences.dim() != 3 or (
-            tuple(differences.shape[1:]) != shape
-        ):
-            got = getattr(differences, "shape", type(differences).__name__)
-            raise ValueError(f"differences must have shape (N, {shape[0]}, {shape[1]}), "
-                             f"got {tuple(got) if isinstance(got, torch.Size) else got}")  # fmt: skip
+        got = tuple(differences.shape) if isinstance(differences, torch.Tensor) else (
+            type(differences).__name__
+        )  # fmt: skip
+        if not isinstance(got, tuple) or len(got) != 3 or got[1:] != shape:
+            raise ValueError(f"differences must have shape (N, {shape[0]}, {shape[1]}), got {got}")
         squares = differences.double().pow(2)
         counts = (~torch.isnan(squares[..., 0])).sum(dim=0)  # (max_len - 1,)
         if counts.sum() == 0:
