@@ -84,6 +84,16 @@ def test_load_door_cycles_is_the_standard_split(cycles):
     np.testing.assert_array_equal(val.labels, ref_val.labels)
 
 
+
+@pytest.mark.parametrize("variable_length", [False, True])
+def test_door_loaders_normal_only_keep_the_normal_cycles(variable_length):
+    train, val = data.load_door_cycles(variable_length=variable_length)
+    loaders = data.door_loaders(variable_length, batch_size=512, normal_only=True)
+    for loader, cycles in zip(loaders, (train, val), strict=True):
+        labels = [batch[1] if not variable_length else batch.labels for batch in loader]
+        labels = np.concatenate([np.asarray(batch) for batch in labels])
+        assert (labels == 0).all() and len(labels) == (cycles.labels == 0).sum()
+
 def test_variable_length_mode(variable):
     lengths = variable.lengths
     assert lengths.min() >= 45 and lengths.max() <= 109 and len(np.unique(lengths)) > 20

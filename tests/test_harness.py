@@ -38,8 +38,8 @@ def test_repeated_scores_train_each_run_with_its_own_seed(sines):
     real, generated = sines
     result = harness.repeated_scores(real, generated, runs=3, seed=7, **FAST)
     assert set(result) == {"discriminative", "predictive"}
-    expected = [scores.discriminative_score(real, generated, seed=7 + i, iterations=30,
-                                            batch_size=16) for i in range(3)]  # fmt: skip
+    expected = scores.discriminative_scores(real, generated, seeds=(7, 8, 9), iterations=30,
+                                            batch_size=16)  # fmt: skip
     assert result["discriminative"].values == tuple(expected)
     assert len(result["predictive"].values) == 3
     only = harness.repeated_scores(real, generated, runs=2, predictive=False, **FAST)
@@ -109,6 +109,16 @@ def test_reference_rows_span_the_scale():
     for row in ("real vs real", "training set copied"):
         assert set(rows[row]) == {"discriminative"}
         assert rows[row]["discriminative"].mean < noise  # noise is told apart, real is not
+
+
+def test_reference_rows_computes_the_rows_asked_for(sines):
+    train, held_out = sines
+    rows = harness.reference_rows(train, held_out, runs=2, rows=["real vs real"], **FAST)
+    assert list(rows) == ["real vs real"] and set(rows["real vs real"]) == {
+        "discriminative", "predictive"}
+    assert rows["real vs real"] == harness.repeated_scores(train, held_out, runs=2, **FAST)
+    with pytest.raises(ValueError, match="rows must be one or more of"):
+        harness.reference_rows(train, held_out, rows="real vs real")
 
 
 def test_score_table_sets_measured_beside_published_rows():

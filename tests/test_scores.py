@@ -155,6 +155,55 @@ def test_predictive_score_is_the_mae_of_the_trained_predictor(padded, monkeypatc
     assert score == pytest.approx(error[torch.from_numpy(targets)].mean().item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_stacked_gru_computes_what_each_nn_gru_computes(with_lengths):
+    torch.manual_seed(0)
+    grus = [torch.nn.GRU(3, 4, batch_first=True) for _ in range(3)]
+    stacked = scores.StackedGRU(grus)
+    x = torch.randn(3, 5, 7, 3)  # (R, B, T, F)
+    lengths = torch.tensor([[7, 2, 5, 1, 3]] * 3) if with_lengths else None
+    with torch.no_grad():
+        states, last = stacked(x, lengths)
+        for r, gru in enumerate(grus):
+            expected_states, _ = gru(x[r])  # (B, T, H)
+            if with_lengths:  # the last state of each sequence at its own last real step
+                expected_last = torch.stack(
+                    [gru(x[r, i : i + 1, :n])[1][0, 0] for i, n in enumerate(lengths[r])])
+            else:
+                expected_last = expected_states[:, -1]
+                torch.testing.assert_close(states[r], expected_states)
+            torch.testing.assert_close(last[r], expected_last)
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_runs_trained_together_give_each_seed_its_own_score(padded, with_lengths):
+    # discriminative_scores / predictive_scores stack the runs; each must be the one-run
+    # function with its seed, up to rounding (an accuracy may move by one test sequence).
+    full, x, lengths = padded
+    real, other = (x, x[::-1] * 0.9) if with_lengths else (full, full[::-1] * 0.9)
+    kwargs = dict(real_lengths=lengths, generated_lengths=lengths[::-1]) if with_lengths else {}
+    kwargs.update(hidden_size=2, iterations=60, batch_size=16, lr=1e-2)
+    seeds = (3, 5, 11)
+    together = scores.discriminative_scores(real, other, seeds, **kwargs)
+    one_by_one = [scores.discriminative_score(real, other, seed=s, **kwargs) for s in seeds]
+    n_test = 2 * (len(real) - round(0.8 * len(real)))
+    np.testing.assert_allclose(together, one_by_one, atol=1 / n_test + 1e-6)
+    assert len(set(together)) > 1  # the seeds differ, so the runs do
+    together = scores.predictive_scores(real, other, seeds, **kwargs)
+    one_by_one = [scores.predictive_score(real, other, seed=s, **kwargs) for s in seeds]
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-4)
+    assert len(set(together)) == 3
+
+
+def test_stacked_gru_needs_alike_one_layer_grus():
+    with pytest.raises(ValueError, match="one-layer, one-way nn.GRU"):
+        scores.StackedGRU([torch.nn.GRU(3, 2, num_layers=2)])
+    with pytest.raises(ValueError, match="one-layer, one-way nn.GRU"):
+        scores.StackedGRU([])
+    with pytest.raises(ValueError, match="must share their sizes"):
+        scores.StackedGRU([torch.nn.GRU(3, 2), torch.nn.GRU(3, 4)])
+
+
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_embeddings_shapes(sines, method):
     real, other = sines
@@ -216,6 +265,10 @@ L = np.array([5, 4, 3, 2, 1, 5])
      "generated_lengths .* must be >= 2"),
     ("predictive_score", R[:, :1], R[:, :1], {}, ValueError, "real_lengths .* must be >= 2"),
     ("predictive_score", R, R, dict(lr=0.0), ValueError, "lr must be > 0"),
+    ("discriminative_scores", R, R, dict(seeds=()), ValueError, "seeds must hold at least one"),
+    ("discriminative_scores", R, R, dict(seeds=(0, -1)), ValueError, "seeds must be"),
+    ("predictive_scores", R, R, dict(seeds=[1.5]), TypeError, "seeds must be"),
+    ("predictive_scores", R[..., :1], R[..., :1], {}, ValueError, "F >= 2"),
     ("embed_real_and_generated", R, R, dict(method="umap"), ValueError, "method must be"),
     ("embed_real_and_generated", R, R, dict(n_samples=1), ValueError, ">= 2 sequences"),
     ("embed_real_and_generated", R, R, dict(seed=-1), ValueError, "seed must be"),

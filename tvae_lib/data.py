@@ -252,14 +252,18 @@ def load_door_cycles(variable_length: bool = False, seed: int = 0) -> tuple[Door
 
 
 def door_loaders(
-    variable_length: bool = False, batch_size: int = 64, generator: torch.Generator | None = None
+    variable_length: bool = False, batch_size: int = 64, generator: torch.Generator | None = None,
+    normal_only: bool = False,
 ) -> tuple[DataLoader, DataLoader]:
     """Training (shuffled) and validation loaders over the standard door cycles.
 
     Fixed-length batches are ``(x, labels)`` tuples; variable-length ones are
-    :class:`~tvae_lib.sequences.PaddedBatch` with their masks.
+    :class:`~tvae_lib.sequences.PaddedBatch` with their masks. With ``normal_only`` both
+    loaders hold the normal cycles (label 0) only: the data of a model of normal operation.
     """
     train, val = load_door_cycles(variable_length=variable_length)
+    if normal_only:
+        train, val = train.subset(train.labels == 0), val.subset(val.labels == 0)
     if not variable_length:
         (x_train, y_train, _), (x_val, y_val, _) = train.tensors(), val.tensors()
         return (
