@@ -121,6 +121,38 @@ def test_reference_rows_computes_the_rows_asked_for(sines):
         harness.reference_rows(train, held_out, rows="real vs real")
 
 
+def test_score_rows_scores_each_row_as_repeated_scores_does(sines):
+    real, generated = sines
+    rows = {"a": generated, "b": (generated[::-1] * 0.9, None), "c": real[::-1]}
+    table = harness.score_rows(real, rows, runs=2, seed=4, predictive=["b"], **FAST)
+    assert list(table) == ["a", "b", "c"]
+    assert set(table["a"]) == {"discriminative"} and set(table["b"]) == {
+        "discriminative", "predictive"}
+    n_test = 2 * (len(real) - round(0.8 * len(real)))
+    for name, value in rows.items():
+        data = value[0] if isinstance(value, tuple) else value
+        alone = harness.repeated_scores(real, data, runs=2, seed=4, predictive=name == "b",
+                                        **FAST)  # fmt: skip
+        np.testing.assert_allclose(table[name]["discriminative"].values,
+                                   alone["discriminative"].values, atol=1 / n_test + 1e-6)
+        if name == "b":
+            np.testing.assert_allclose(table[name]["predictive"].values,
+                                       alone["predictive"].values, rtol=1e-4)
+    with pytest.raises(ValueError, match="predictive names rows that are not in rows"):
+        harness.score_rows(real, rows, predictive=["d"])
+    with pytest.raises(ValueError, match="rows must hold at least one row"):
+        harness.score_rows(real, {})
+
+
+def test_reference_sets_are_the_stand_ins(sines):
+    train, held_out = sines
+    sets = harness.reference_sets(train, held_out, seed=3)
+    assert list(sets) == list(harness.REFERENCE_ROWS)
+    assert sets["real vs real"][0] is held_out and sets["training set copied"][0] is train
+    np.testing.assert_array_equal(sets[harness.REFERENCE_ROWS[2]][0],
+                                  harness.noise_like(train, len(train), 3))
+
+
 def test_score_table_sets_measured_beside_published_rows():
     measured = {"ours": {"discriminative": harness.estimate([0.01, 0.03])}}
     table = harness.score_table(measured, {"theirs": {"discriminative": (0.011, 0.008),

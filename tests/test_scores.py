@@ -195,6 +195,30 @@ def test_runs_trained_together_give_each_seed_its_own_score(padded, with_lengths
     assert len(set(together)) == 3
 
 
+def test_sets_of_any_sizes_and_lengths_are_scored_together(padded):
+    # sets that cannot share a stack (sizes, lengths) are trained in groups of their own
+    full, x, lengths = padded
+    kwargs = dict(hidden_size=2, iterations=40, batch_size=16, lr=1e-2)
+    sets = [full[::-1] * 0.9, full[:50], x[::-1]]
+    set_lengths = [None, None, lengths[::-1]]
+    together = scores.discriminative_score_sets(full, sets, (1, 2), generated_lengths=set_lengths,
+                                                **kwargs)  # fmt: skip
+    for got, data, data_lengths in zip(together, sets, set_lengths, strict=True):
+        alone = scores.discriminative_scores(full, data, (1, 2), generated_lengths=data_lengths,
+                                             **kwargs)  # fmt: skip
+        np.testing.assert_allclose(got, alone, atol=1e-6)
+    errors = scores.predictive_score_sets(full, sets, (1, 2), generated_lengths=set_lengths,
+                                          **kwargs)  # fmt: skip
+    for got, data, data_lengths in zip(errors, sets, set_lengths, strict=True):
+        alone = scores.predictive_scores(full, data, (1, 2), generated_lengths=data_lengths,
+                                         **kwargs)  # fmt: skip
+        np.testing.assert_allclose(got, alone, rtol=1e-5)
+    with pytest.raises(ValueError, match="one entry per set"):
+        scores.discriminative_score_sets(full, sets, generated_lengths=[None])
+    with pytest.raises(ValueError, match="at least one set"):
+        scores.predictive_score_sets(full, [])
+
+
 def test_stacked_gru_needs_alike_one_layer_grus():
     with pytest.raises(ValueError, match="one-layer, one-way nn.GRU"):
         scores.StackedGRU([torch.nn.GRU(3, 2, num_layers=2)])
@@ -266,6 +290,7 @@ L = np.array([5, 4, 3, 2, 1, 5])
     ("predictive_score", R[:, :1], R[:, :1], {}, ValueError, "real_lengths .* must be >= 2"),
     ("predictive_score", R, R, dict(lr=0.0), ValueError, "lr must be > 0"),
     ("discriminative_scores", R, R, dict(seeds=()), ValueError, "seeds must hold at least one"),
+    ("predictive_scores", R, R, dict(seeds=(1, 1)), ValueError, "each once"),
     ("discriminative_scores", R, R, dict(seeds=(0, -1)), ValueError, "seeds must be"),
     ("predictive_scores", R, R, dict(seeds=[1.5]), TypeError, "seeds must be"),
     ("predictive_scores", R[..., :1], R[..., :1], {}, ValueError, "F >= 2"),

@@ -270,6 +270,7 @@ def test_every_run_has_a_committed_checkpoint():
     names = {path.name for path in COMMITTED}
     assert {checkpoint_name(run) for run in RUNS} <= names
     assert {checkpoint_name("unsup_z4", seed) for seed in (1, 2)} <= names  # chapter 7's seeds
+    assert {checkpoint_name("normal_z4", seed) for seed in (1, 2)} <= names  # chapter 8's
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
@@ -318,3 +319,28 @@ def test_checkpoints_reproduce_the_glued_numbers():
     knn = sum(run["knn_accuracy"] for run in runs) / 3
     assert knn == pytest.approx(glued["tvae_unsup_knn_accuracy"], abs=1e-4)
     assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]
+
+
+def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers():
+    # chapter 8's best score (the learned noise's likelihood) from its three committed models
+    from tvae_lib.anomaly import roc_auc_per_class
+    from tvae_lib.data import CLASS_NAMES
+    from tvae_lib.harness import estimate
+    from tvae_lib.sequence_scores import tvae_sequence_scores
+
+    torch.set_num_threads(1)
+    chapter_8 = ROOT / "notebooks" / "08_generation.ipynb"
+    glued = glued_values(json.loads(chapter_8.read_text(encoding="utf-8")))
+    _, val = load_door_cycles()
+    x = torch.from_numpy(val.x)
+    means = []
+    for seed in (0, 1, 2):
+        model, metadata = checkpoints.load_model(
+            ROOT / "checkpoints" / checkpoint_name("normal_z4", seed))
+        assert metadata["run"] == "normal_z4" and RUNS["normal_z4"].normal_only
+        scores = tvae_sequence_scores(model, x, n_samples=4, batch_size=256)["noise_nll"]
+        auc = roc_auc_per_class(scores, val.labels, CLASS_NAMES)
+        means.append(sum(auc.values()) / len(auc))
+    result = estimate(means)
+    assert result.mean == pytest.approx(glued["anomaly_auc_mean"], abs=1e-4)
+    assert result.ci95 == pytest.approx(glued["anomaly_auc_ci95"], abs=1e-4)

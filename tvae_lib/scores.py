@@ -50,6 +50,8 @@ __all__ = [
     "StackedGRU",
     "discriminative_scores",
     "predictive_scores",
+    "discriminative_score_sets",
+    "predictive_score_sets",
 ]
 
 Lengths = checks.Lengths
@@ -242,8 +244,8 @@ def _train_runs(make: Callable[[], nn.Module], loss_of_batch: Callable, n_items:
 
 def _seed_list(seeds) -> list[int]:
     seeds = [checks.non_negative_int("seeds", seed) for seed in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed, got none")
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise ValueError(f"seeds must hold at least one seed, each once, got {seeds}")
     return seeds
 
 
@@ -424,6 +426,55 @@ def predictive_score(
         return l1(model, x_test, y_test, mask_test).item()
 
 
+def _stacked_discriminators(x_train, y_train, lengths_train, x_test, y_test, lengths_test,
+                            seeds, n_features, hidden_size, iterations, batch_size, lr, device,
+                            progress) -> list[float]:
+    """Train one discriminator per row of the stacked (R, N, ...) sets; their scores."""
+    rows = torch.arange(len(seeds), device=device)[:, None]  # (R, 1): run r's data in row r
+
+    def loss_of_batch(model: _StackedModels, i: torch.Tensor) -> torch.Tensor:
+        lengths = None if lengths_train is None else lengths_train[rows, i]  # (R, B)
+        losses = nn.functional.binary_cross_entropy_with_logits(
+            model.logits(x_train[rows, i], lengths), y_train[rows, i], reduction="none")
+        return losses.mean(dim=1).sum()
+
+    model = _train_runs(lambda: GRUClassifier(n_features, hidden_size), loss_of_batch,
+                        x_train.shape[1], iterations, batch_size, lr, seeds, device, progress,
+                        "discriminators")  # fmt: skip
+    with torch.no_grad():
+        predicted_real = model.logits(x_test, lengths_test) > 0  # (R, N_test)
+    accuracy = (predicted_real == y_test.bool()).float().mean(dim=1)  # (R,)
+    return [abs(a - 0.5) for a in accuracy.tolist()]
+
+
+def _predictor_l1(model: _StackedModels, x, y, mask) -> torch.Tensor:
+    """(R,): each stacked predictor's mean absolute error over the real targets."""
+    error = (model.predictions(x) - y).abs()  # (R, B, T-1)
+    if mask is None:
+        return error.mean(dim=(1, 2))
+    return torch.where(mask, error, 0.0).sum(dim=(1, 2)) / mask.sum(dim=(1, 2))
+
+
+def _stacked_predictors(x_train, y_train, mask_train, test, seeds, n_inputs, hidden_size,
+                        iterations, batch_size, lr, device, progress) -> list[float]:
+    """Train one predictor per row of the stacked (R, M, ...) sets; their errors on test."""
+    rows = torch.arange(len(seeds), device=device)[:, None]  # (R, 1): run r's data in row r
+
+    def loss_of_batch(model: _StackedModels, i: torch.Tensor) -> torch.Tensor:
+        mask = None if mask_train is None else mask_train[rows, i]
+        return _predictor_l1(model, x_train[rows, i], y_train[rows, i], mask).sum()
+
+    model = _train_runs(lambda: GRUPredictor(n_inputs, hidden_size), loss_of_batch,
+                        x_train.shape[1], iterations, batch_size, lr, seeds, device, progress,
+                        "predictors")  # fmt: skip
+    x_test, y_test, mask_test = test
+    every_run = (len(seeds), *x_test.shape)
+    with torch.no_grad():
+        return _predictor_l1(model, x_test.expand(every_run), y_test.expand(every_run[:-1]),
+                             None if mask_test is None else mask_test.expand(every_run[:-1])
+                             ).tolist()  # fmt: skip
+
+
 def discriminative_scores(
     real, generated, seeds=range(5), hidden_size: int | None = None, iterations: int = 2000,
     batch_size: int = 128, train_fraction: float = 0.8, lr: float = 1e-3,
@@ -440,31 +491,59 @@ def discriminative_scores(
     Returns:
         One score per seed, in [0, 0.5].
     """
-    real, generated, real_lengths, generated_lengths, train_fraction = (
-        _checked_discriminator_args(real, generated, real_lengths, generated_lengths,
-                                    train_fraction))
+    return discriminative_score_sets(
+        real, [generated], seeds, hidden_size, iterations, batch_size, train_fraction, lr,
+        device, progress, real_lengths=real_lengths, generated_lengths=[generated_lengths])[0]
+
+
+def discriminative_score_sets(
+    real, generated_sets, seeds=range(5), hidden_size: int | None = None,
+    iterations: int = 2000, batch_size: int = 128, train_fraction: float = 0.8,
+    lr: float = 1e-3, device: torch.device | str = "cpu", progress: bool = False, *,
+    real_lengths: Lengths = None, generated_lengths=None,
+) -> list[list[float]]:
+    """:func:`discriminative_scores` of several generated sets against the same real data.
+
+    Every (set, seed) run is trained in one stack, which costs much less than the sets one
+    after another (a table's rows are scored together). Runs whose pooled sets differ in size
+    or length are stacked in separate groups.
+
+    Args:
+        real: (N, T, F) real sequences.
+        generated_sets: A sequence of (M_i, T_i, F) generated sets.
+        seeds: The seeds of each set's runs.
+        generated_lengths: ``None``, or one entry (``None`` or (M_i,) ints) per set.
+        Others: As in :func:`discriminative_score`.
+
+    Returns:
+        ``scores[i][r]``: set i's score with ``seeds[r]``.
+    """
+    generated_sets = list(generated_sets)
+    lengths_of = _lengths_per_set(generated_sets, generated_lengths)
     seeds = _seed_list(seeds)
+    checked = [_checked_discriminator_args(real, g, real_lengths, lengths, train_fraction)
+               for g, lengths in zip(generated_sets, lengths_of, strict=True)]  # fmt: skip
+    train_fraction = checked[0][4]
     hidden_size, iterations, batch_size, lr, _ = _training_args(
-        real.shape[2], hidden_size, iterations, batch_size, lr, 0)
-    runs = [_discriminator_data(real, generated, real_lengths, generated_lengths,
-                                train_fraction, seed, device) for seed in seeds]  # fmt: skip
-    x_train, y_train, lengths_train, x_test, y_test, lengths_test = (
-        None if part[0] is None else torch.stack(part).to(device) for part in zip(*runs, strict=True))
-    rows = torch.arange(len(seeds), device=device)[:, None]  # (R, 1): run r's data in row r
-
-    def loss_of_batch(model: _StackedModels, i: torch.Tensor) -> torch.Tensor:
-        lengths = None if lengths_train is None else lengths_train[rows, i]  # (R, B)
-        losses = nn.functional.binary_cross_entropy_with_logits(
-            model.logits(x_train[rows, i], lengths), y_train[rows, i], reduction="none")
-        return losses.mean(dim=1).sum()
-
-    model = _train_runs(lambda: GRUClassifier(real.shape[2], hidden_size), loss_of_batch,
-                        x_train.shape[1], iterations, batch_size, lr, seeds, device, progress,
-                        "discriminators")  # fmt: skip
-    with torch.no_grad():
-        predicted_real = model.logits(x_test, lengths_test) > 0  # (R, N_test)
-    accuracy = (predicted_real == y_test.bool()).float().mean(dim=1)  # (R,)
-    return [abs(a - 0.5) for a in accuracy.tolist()]
+        checked[0][0].shape[2], hidden_size, iterations, batch_size, lr, 0)
+    runs = [(i, seed) for i in range(len(checked)) for seed in seeds]
+    data = [_discriminator_data(checked[i][0], checked[i][1], checked[i][2], checked[i][3],
+                                train_fraction, seed, device) for i, seed in runs]  # fmt: skip
+    groups: dict[tuple, list[int]] = {}  # runs whose tensors stack
+    for k, (x_train, _, lengths, x_test, _, _) in enumerate(data):
+        groups.setdefault((x_train.shape, x_test.shape, lengths is None), []).append(k)
+    scores = [[0.0] * len(seeds) for _ in checked]
+    for members in groups.values():
+        stacked = (None if part[0] is None else torch.stack(part).to(device)
+                   for part in zip(*(data[k] for k in members), strict=True))  # fmt: skip
+        model_seeds = [runs[k][1] for k in members]
+        group_scores = _stacked_discriminators(
+            *stacked, model_seeds, checked[0][0].shape[2], hidden_size, iterations, batch_size, lr,
+            device, progress)
+        for k, score in zip(members, group_scores, strict=True):
+            i, seed = runs[k]
+            scores[i][seeds.index(seed)] = score
+    return scores
 
 
 def predictive_scores(
@@ -480,27 +559,65 @@ def predictive_scores(
     Returns:
         One mean absolute error per seed.
     """
-    real, generated, real_lengths, generated_lengths = _checked_predictor_args(
-        real, generated, real_lengths, generated_lengths)
+    return predictive_score_sets(
+        real, [generated], seeds, hidden_size, iterations, batch_size, lr, device, progress,
+        real_lengths=real_lengths, generated_lengths=[generated_lengths])[0]
+
+
+def predictive_score_sets(
+    real, generated_sets, seeds=range(5), hidden_size: int | None = None,
+    iterations: int = 5000, batch_size: int = 128, lr: float = 1e-3,
+    device: torch.device | str = "cpu", progress: bool = False, *,
+    real_lengths: Lengths = None, generated_lengths=None,
+) -> list[list[float]]:
+    """:func:`predictive_scores` of several generated sets, every (set, seed) run in one stack.
+
+    Args:
+        real: (N, T, F) real sequences with F >= 2 and values in [0, 1].
+        generated_sets: A sequence of (M_i, T_i, F) generated sets.
+        seeds: The seeds of each set's runs.
+        generated_lengths: ``None``, or one entry (``None`` or (M_i,) ints) per set.
+        Others: As in :func:`predictive_score`.
+
+    Returns:
+        ``scores[i][r]``: set i's mean absolute error with ``seeds[r]``.
+    """
+    generated_sets = list(generated_sets)
+    lengths_of = _lengths_per_set(generated_sets, generated_lengths)
     seeds = _seed_list(seeds)
+    checked = [_checked_predictor_args(real, g, real_lengths, lengths)
+               for g, lengths in zip(generated_sets, lengths_of, strict=True)]  # fmt: skip
+    real, real_lengths = checked[0][0], checked[0][2]
     hidden_size, iterations, batch_size, lr, _ = _training_args(
         real.shape[2], hidden_size, iterations, batch_size, lr, 0)
-    x_train, y_train, mask_train = _predictor_data(generated, generated_lengths, device)
     x_test, y_test, mask_test = _predictor_data(real, real_lengths, device)
+    runs = [(i, seed) for i in range(len(checked)) for seed in seeds]
+    train_data = [_predictor_data(g, lengths, device) for _, g, _, lengths in checked]
+    groups: dict[tuple, list[int]] = {}  # runs whose training sets stack
+    for k, (i, _) in enumerate(runs):
+        x_train, _, mask = train_data[i]
+        groups.setdefault((x_train.shape, mask is None), []).append(k)
 
-    def l1(model: _StackedModels, x, y, mask) -> torch.Tensor:  # (R,): each run's mean error
-        error = (model.predictions(x) - y).abs()  # (R, B, T-1)
-        if mask is None:
-            return error.mean(dim=(1, 2))
-        return torch.where(mask, error, 0.0).sum(dim=(1, 2)) / mask.sum(dim=(1, 2))
+    scores = [[0.0] * len(seeds) for _ in checked]
+    for members in groups.values():
+        stacked = (None if part[0] is None else torch.stack(part)
+                   for part in zip(*(train_data[runs[k][0]] for k in members), strict=True))
+        group_errors = _stacked_predictors(
+            *stacked, (x_test, y_test, mask_test), [runs[k][1] for k in members],
+            real.shape[2] - 1, hidden_size, iterations, batch_size, lr, device, progress)
+        for k, error in zip(members, group_errors, strict=True):
+            i, seed = runs[k]
+            scores[i][seeds.index(seed)] = error
+    return scores
 
-    def loss_of_batch(model: _StackedModels, i: torch.Tensor) -> torch.Tensor:
-        return l1(model, x_train[i], y_train[i], None if mask_train is None else mask_train[i]).sum()
 
-    model = _train_runs(lambda: GRUPredictor(real.shape[2] - 1, hidden_size), loss_of_batch,
-                        len(x_train), iterations, batch_size, lr, seeds, device, progress,
-                        "predictors")  # fmt: skip
-    every_run = (len(seeds), *x_test.shape)
-    with torch.no_grad():
-        return l1(model, x_test.expand(every_run), y_test.expand(every_run[:-1]),
-                  None if mask_test is None else mask_test.expand(every_run[:-1])).tolist()
+def _lengths_per_set(generated_sets: list, generated_lengths) -> list:
+    if not generated_sets:
+        raise ValueError("generated_sets must hold at least one set, got none")
+    if generated_lengths is None:
+        return [None] * len(generated_sets)
+    generated_lengths = list(generated_lengths)
+    if len(generated_lengths) != len(generated_sets):
+        raise ValueError(f"generated_lengths must hold one entry per set "
+                         f"({len(generated_sets)}), got {len(generated_lengths)}")
+    return generated_lengths
