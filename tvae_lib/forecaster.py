@@ -119,7 +119,7 @@ def next_step_scores(model: NextStepForecaster, x, mask=None) -> np.ndarray:
         mask: Optional (N, T) bool, ``True`` at real steps; only real steps 1..L-1 count.
 
     Returns:
-        (N,) float64: the mean squared error of the predictions of steps 1..T-1.
+        (N,) float64 mean squared errors of the predictions of steps 1..T-1.
     """
     x = _sequences("x", x)
     device = next(model.parameters()).device
