@@ -193,14 +193,20 @@ def _train(make: Callable[[], nn.Module], loss_of_batch: Callable, n_items: int,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = make().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return _adam(model, loss_of_batch, lambda: torch.randperm(n_items, generator=generator)[
+        :batch_size], iterations, lr, progress, what)  # fmt: skip
+
+
+def _adam(model: nn.Module, loss_of_batch: Callable, draw_index: Callable, iterations: int,
+          lr: float, progress: bool, what: str) -> nn.Module:
+    """``iterations`` Adam steps on ``loss_of_batch(model, draw_index())``, on one thread."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # elementwise: stacked runs apart
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     model.train()
     try:
         for _ in tqdm(range(iterations), disable=not progress, desc=what):
-            index = torch.randperm(n_items, generator=generator)[:batch_size]  # (B,)
-            loss = loss_of_batch(model, index)
+            loss = loss_of_batch(model, draw_index())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -222,24 +228,14 @@ def _train_runs(make: Callable[[], nn.Module], loss_of_batch: Callable, n_items:
         for seed in seeds:
             torch.manual_seed(seed)
             models.append(make())
-    model = _StackedModels(models).to(device)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # elementwise: runs stay apart
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model.train()
-    try:
-        for _ in tqdm(range(iterations), disable=not progress, desc=what):
-            index = torch.stack([torch.randperm(n_items, generator=g)[:batch_size]
-                                 for g in generators])  # (R, B)  # fmt: skip
-            loss = loss_of_batch(model, index.to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-        model.eval()
-    return model
+
+    def draw_index() -> torch.Tensor:  # (R, B): each run's own batch
+        return torch.stack([torch.randperm(n_items, generator=g)[:batch_size]
+                            for g in generators]).to(device)  # fmt: skip
+
+    return _adam(_StackedModels(models).to(device), loss_of_batch, draw_index, iterations, lr,
+                 progress, what)
 
 
 def _seed_list(seeds) -> list[int]:
