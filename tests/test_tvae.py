@@ -10,7 +10,7 @@ from tvae_lib.checkpoints import CheckpointError
 from tvae_lib.data import load_door_cycles
 from tvae_lib.evaluation import evaluate_tvae
 from tvae_lib.masks import padding_mask
-from tvae_lib.train_tvae import RUNS, checkpoint_name
+from tvae_lib.train_tvae import REMEDIES, REMEDY_SEEDS, RUNS, checkpoint_name
 from tvae_lib.vae import vae_loss
 
 SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20,
@@ -269,6 +269,8 @@ COMMITTED = sorted((ROOT / "checkpoints").glob("tvae_*.pt"))
 def test_every_run_has_a_committed_checkpoint():
     names = {path.name for path in COMMITTED}
     assert {checkpoint_name(run) for run in RUNS} <= names
+    # chapter 7's remedy table, every recipe from every seed
+    assert {checkpoint_name(run, seed) for run in REMEDIES for seed in REMEDY_SEEDS} <= names
     assert {checkpoint_name("unsup_z4", seed) for seed in (1, 2)} <= names  # chapter 7's seeds
     assert {checkpoint_name("normal_z4", seed) for seed in (1, 2)} <= names  # chapter 8's
 
@@ -319,6 +321,30 @@ def test_checkpoints_reproduce_the_glued_numbers():
     knn = sum(run["knn_accuracy"] for run in runs) / 3
     assert knn == pytest.approx(glued["tvae_unsup_knn_accuracy"], abs=1e-4)
     assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]
+
+
+def test_remedy_checkpoints_reproduce_chapter_7s_table():
+    # the shuffle test of every remedy from every seed: only the combination uses z
+    from tvae_lib.evaluation import shuffle_test
+
+    torch.set_num_threads(1)
+    glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
+    _, val = load_door_cycles()
+    x = val.tensors()[0]
+    ratios = {}
+    for run in REMEDIES:
+        for seed in REMEDY_SEEDS:
+            model, _ = checkpoints.load_model(ROOT / "checkpoints" / checkpoint_name(run, seed))
+            own, shuffled = shuffle_test(model, x)
+            ratios[run, seed] = shuffled / own
+    combination = [ratios["dropout_kl_weight", seed] for seed in REMEDY_SEEDS]
+    others = [ratio for (run, _), ratio in ratios.items() if run != "dropout_kl_weight"]
+    assert sum(combination) / 3 == pytest.approx(glued["dropout_kl_weight_shuffle_ratio"],
+                                                 rel=1e-4)  # fmt: skip
+    assert min(combination) == pytest.approx(glued["dropout_kl_weight_shuffle_ratio_min"],
+                                             rel=1e-4)  # fmt: skip
+    assert max(others) == pytest.approx(glued["remedies_collapsed_shuffle_ratio_max"], rel=1e-4)
+    assert min(combination) > 2 > 1.02 > max(others)
 
 
 def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers():
