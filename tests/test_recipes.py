@@ -138,8 +138,7 @@ def test_bad_batches_and_models():
         recipes.train(torch.nn.Linear(2, 2), recipes.Recipe(), [])
 
 
-def test_book_runs_train_on_the_door_data():
-    torch.set_num_threads(1)
+def test_book_runs_train_on_the_door_data(one_thread):
     run = train_tvae.BookRun(TVAEConfig(**{**TINY.__dict__, "max_len": 128}),
                              recipes.Recipe(epochs=1, batch_size=1024, free_running_epochs=0),
                              variable_length=True)
@@ -152,9 +151,8 @@ def test_main_rejects_unknown_runs():
         train_tvae.main(["--runs", "nope"])
 
 
-def test_default_config_and_recipe_keep_the_code_alive_on_new_data():
+def test_default_config_and_recipe_keep_the_code_alive_on_new_data(one_thread):
     # a dataset the defaults were not tuned on: two channels, two factors (amplitude, frequency)
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     t = np.arange(24)[None, :, None]
     amplitude, freq = rng.uniform(0.5, 2.0, (64, 1, 1)), rng.uniform(0.1, 0.4, (64, 1, 1))

@@ -10,7 +10,7 @@ from tvae_lib.checkpoints import CheckpointError
 from tvae_lib.data import load_door_cycles
 from tvae_lib.evaluation import evaluate_tvae
 from tvae_lib.masks import padding_mask
-from tvae_lib.train_tvae import REMEDIES, REMEDY_SEEDS, RUNS, checkpoint_name
+from tvae_lib.train_tvae import ABLATIONS, REMEDIES, RUNS, SEEDS, checkpoint_name
 from tvae_lib.vae import vae_loss
 
 SMALL = dict(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1, max_len=20,
@@ -228,8 +228,7 @@ def test_load_rejects_weights_that_do_not_fit_the_config(tmp_path):
         checkpoints.load_model(tmp_path / "m.pt")
 
 
-def test_tiny_model_overfits_a_few_cycles():
-    torch.set_num_threads(1)
+def test_tiny_model_overfits_a_few_cycles(one_thread):
     t = torch.linspace(0, 1, 16)
     x = torch.stack(
         [
@@ -269,10 +268,15 @@ COMMITTED = sorted((ROOT / "checkpoints").glob("tvae_*.pt"))
 def test_every_run_has_a_committed_checkpoint():
     names = {path.name for path in COMMITTED}
     assert {checkpoint_name(run) for run in RUNS} <= names
-    # chapter 7's remedy table, every recipe from every seed
-    assert {checkpoint_name(run, seed) for run in REMEDIES for seed in REMEDY_SEEDS} <= names
-    assert {checkpoint_name("unsup_z4", seed) for seed in (1, 2)} <= names  # chapter 7's seeds
-    assert {checkpoint_name("normal_z4", seed) for seed in (1, 2)} <= names  # chapter 8's
+    # chapter 7's remedy table, final model and ablation, chapter 8's model of normal
+    # operation: every run from every seed
+    seeded = (*REMEDIES, "unsup_z4", *ABLATIONS, "normal_z4")
+    assert {checkpoint_name(run, seed) for run in seeded for seed in SEEDS} <= names
+    # and `make checkpoints` retrains exactly these from the seeds after 0
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8").replace("$\\\n\t", "")
+    line = next(line for line in makefile.splitlines() if line.startswith("SEEDED_RUNS ="))
+    assert line.split("=")[1].strip().split(",") == list(seeded)
+    assert "--seeds " + ",".join(map(str, SEEDS[1:])) in makefile
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[path.stem for path in COMMITTED])
@@ -287,8 +291,7 @@ def test_checkpoints_load_into_the_current_code(path):
     assert len(metadata["history"]["val_kl"]) == recipe.epochs + recipe.free_running_epochs
 
 
-def test_checkpoints_reproduce_the_glued_numbers():
-    torch.set_num_threads(1)
+def test_checkpoints_reproduce_the_glued_numbers(one_thread):
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x, labels, _ = val.tensors()
@@ -313,33 +316,32 @@ def test_checkpoints_reproduce_the_glued_numbers():
     runs = [
         evaluate_tvae(checkpoints.load_model(ROOT / "checkpoints" / checkpoint_name(
             "unsup_z4", seed))[0], x, labels=labels, train=(x_train, None, labels_train))
-        for seed in (0, 1, 2)
+        for seed in SEEDS
     ]  # fmt: skip
     free_running = [run["mse_free_running"] for run in runs]
-    assert sum(free_running) / 3 == pytest.approx(
+    assert sum(free_running) / len(SEEDS) == pytest.approx(
         glued["tvae_unsup_val_mse_free_running_mean"], rel=1e-4)
-    knn = sum(run["knn_accuracy"] for run in runs) / 3
+    knn = sum(run["knn_accuracy"] for run in runs) / len(SEEDS)
     assert knn == pytest.approx(glued["tvae_unsup_knn_accuracy"], abs=1e-4)
     assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]
 
 
-def test_remedy_checkpoints_reproduce_chapter_7s_table():
+def test_remedy_checkpoints_reproduce_chapter_7s_table(one_thread):
     # the shuffle test of every remedy from every seed: only the combination uses z
     from tvae_lib.evaluation import shuffle_test
 
-    torch.set_num_threads(1)
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x = val.tensors()[0]
     ratios = {}
     for run in REMEDIES:
-        for seed in REMEDY_SEEDS:
+        for seed in SEEDS:
             model, _ = checkpoints.load_model(ROOT / "checkpoints" / checkpoint_name(run, seed))
             own, shuffled = shuffle_test(model, x)
             ratios[run, seed] = shuffled / own
-    combination = [ratios["dropout_kl_weight", seed] for seed in REMEDY_SEEDS]
+    combination = [ratios["dropout_kl_weight", seed] for seed in SEEDS]
     others = [ratio for (run, _), ratio in ratios.items() if run != "dropout_kl_weight"]
-    assert sum(combination) / 3 == pytest.approx(glued["dropout_kl_weight_shuffle_ratio"],
+    assert sum(combination) / len(SEEDS) == pytest.approx(glued["dropout_kl_weight_shuffle_ratio"],
                                                  rel=1e-4)  # fmt: skip
     assert min(combination) == pytest.approx(glued["dropout_kl_weight_shuffle_ratio_min"],
                                              rel=1e-4)  # fmt: skip
@@ -347,20 +349,35 @@ def test_remedy_checkpoints_reproduce_chapter_7s_table():
     assert min(combination) > 2 > 1.02 > max(others)
 
 
-def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers():
+def test_ablation_checkpoints_reproduce_chapter_7s_table(one_thread):
+    # the free-running error of each ablated recipe, mean over its seeds, as chapter 7 glues it
+    glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
+    _, val = load_door_cycles()
+    x = val.tensors()[0]
+    for run in ABLATIONS:
+        errors = []
+        for seed in SEEDS:
+            model, metadata = checkpoints.load_model(
+                ROOT / "checkpoints" / checkpoint_name(run, seed))
+            assert (metadata["run"], metadata["seed"]) == (run, seed)
+            errors.append(evaluate_tvae(model, x)["mse_free_running"])
+        assert sum(errors) / len(SEEDS) == pytest.approx(
+            glued[f"ablation_{run}_mse_free_running_mean"], rel=1e-4), run
+
+
+def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers(one_thread):
     # chapter 8's best score (the learned noise's likelihood) from its three committed models
     from tvae_lib.anomaly import roc_auc_per_class
     from tvae_lib.data import CLASS_NAMES
     from tvae_lib.harness import estimate
     from tvae_lib.sequence_scores import tvae_sequence_scores
 
-    torch.set_num_threads(1)
     chapter_8 = ROOT / "notebooks" / "08_generation.ipynb"
     glued = glued_values(json.loads(chapter_8.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x = torch.from_numpy(val.x)
     means = []
-    for seed in (0, 1, 2):
+    for seed in SEEDS:
         model, metadata = checkpoints.load_model(
             ROOT / "checkpoints" / checkpoint_name("normal_z4", seed))
         assert metadata["run"] == "normal_z4" and RUNS["normal_z4"].normal_only

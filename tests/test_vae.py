@@ -149,8 +149,7 @@ def test_vae_loss_mask_ignores_padding():
         vae.vae_loss(x_hat[:1], x, mu, logvar)
 
 
-def test_mlp_vae_learns_to_reconstruct():
-    torch.set_num_threads(1)
+def test_mlp_vae_learns_to_reconstruct(one_thread):
     x = torch.randn(8, 1) * torch.linspace(0, 1, 10)  # rank-one data: a 1-D latent suffices
     model = vae.MLPVAE(in_features=10, hidden=32, latent_dim=2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
