@@ -78,6 +78,20 @@ def test_discriminative_score_is_high_for_an_obvious_fake(sines):
     assert score > 0.4
 
 
+def test_discriminative_score_does_not_reward_answering_the_larger_set(sines):
+    # real 300 and "generated" 60 from the same distribution: a classifier that always says
+    # "real" has a plain accuracy of 60/72 on the test sets, a score of 0.33; balanced, 0.
+    real, other = sines
+    options = dict(hidden_size=4, iterations=100, lr=1e-2)
+    assert scores.discriminative_score(real, other[:60], **options) < 0.08
+    assert max(scores.discriminative_scores(real, other[:60], seeds=[0, 1], **options)) < 0.08
+    # and a classifier that answers at random scores near 0, whatever the sizes
+    answers = torch.rand(2000, generator=torch.Generator().manual_seed(0)) < 0.9
+    labels = torch.cat([torch.ones(1800), torch.zeros(200)])
+    assert abs(scores._balanced_accuracy(answers, labels).item() - 0.5) < 0.05
+    assert abs((answers == labels.bool()).float().mean().item() - 0.5) > 0.25  # plain: fooled
+
+
 def test_scores_are_reproducible_and_leave_the_global_rng_alone(sines, padded):
     _, x, lengths = padded
     for score, real, other, kwargs in (

@@ -264,7 +264,8 @@ def reference_sets(train, held_out, seed: int = 0, *, train_lengths: Lengths = N
     ``train`` plays the real data; in the generator's place stand held-out real sequences
     (``"real vs real"``), the training sequences themselves (``"training set copied"``) and
     :func:`noise_like` noise of as many sequences as ``train`` (``"noise with the data's
-    mean and spread"``).
+    mean and spread"``). ``held_out`` may hold more or fewer sequences than ``train``: the
+    discriminative score then balances its accuracy over the two sets.
 
     Args:
         train: (N, T, F) the real sequences a generator was trained on.

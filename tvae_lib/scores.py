@@ -6,7 +6,9 @@ is half the number of channels, trained for a fixed number of iterations with Ad
 
 - the **discriminative score**: a GRU classifier learns to tell real sequences (label 1) from
   generated ones (label 0) on 80% of each; on the held-out 20% the score is
-  ``|accuracy - 0.5|``. Zero means the classifier cannot do better than a coin.
+  ``|accuracy - 0.5|``. Zero means the classifier cannot do better than a coin. (When the two
+  sets differ in size, the accuracy is the balanced one, the mean of the accuracies on each
+  set, so that a classifier that always answers the larger set still scores 0.)
 - the **predictive score** ("train on synthetic, test on real"): a GRU learns, on generated
   sequences only, to predict the next step of the last channel from the other channels; the
   score is its mean absolute error on the real sequences. Lower is better.
@@ -303,7 +305,9 @@ def discriminative_score(
     Each set is split at random into ``train_fraction`` for training and the rest (at least
     one sequence each) for testing; the classifier is trained for ``iterations`` mini-batches
     of the pooled training sequences and its accuracy is measured on the pooled test sequences
-    (threshold 0.5). With lengths, it reads each sequence up to its own last real step only.
+    (threshold 0.5; balanced, the mean of the accuracies on the real and on the generated test
+    sequences, when the two differ in number). With lengths, it reads each sequence up to its
+    own last real step only.
 
     Args:
         real: (N, T, F) real sequences (array or tensor), N >= 2.
@@ -343,8 +347,26 @@ def discriminative_score(
                    "discriminator")
     with torch.no_grad():
         predicted_real = model(x_test, lengths_test) > 0  # (N_test,)
-    accuracy = (predicted_real == y_test.bool()).float().mean().item()
-    return abs(accuracy - 0.5)
+    return abs(_balanced_accuracy(predicted_real, y_test).item() - 0.5)
+
+
+def _balanced_accuracy(predicted_real: torch.Tensor, y_test: torch.Tensor) -> torch.Tensor:
+    """The mean of the accuracies on the real and on the generated test sequences, (...,).
+
+    With test sets of different sizes, the plain accuracy rewards a classifier that always
+    answers the larger class (it would score 5 real against 1 generated at 5/6, far from a
+    coin's 0.5); the balanced one gives it 0.5. With equal sizes the two are the same number,
+    so the plain one, computed as before, keeps its bits.
+    """
+    is_real = y_test.bool()  # (..., N_test), the same split in every row
+    correct = (predicted_real == is_real).float()
+    n_real = is_real.sum(dim=-1)  # (...,)
+    n_test = is_real.shape[-1]
+    if bool((2 * n_real == n_test).all()):
+        return correct.mean(dim=-1)
+    on_real = (correct * is_real).sum(dim=-1) / n_real
+    on_generated = (correct * ~is_real).sum(dim=-1) / (n_test - n_real)
+    return (on_real + on_generated) / 2
 
 
 def _checked_predictor_args(real, generated, real_lengths, generated_lengths):
@@ -439,7 +461,7 @@ def _stacked_discriminators(x_train, y_train, lengths_train, x_test, y_test, len
                         "discriminators")  # fmt: skip
     with torch.no_grad():
         predicted_real = model.logits(x_test, lengths_test) > 0  # (R, N_test)
-    accuracy = (predicted_real == y_test.bool()).float().mean(dim=1)  # (R,)
+    accuracy = _balanced_accuracy(predicted_real, y_test)  # (R,)
     return [abs(a - 0.5) for a in accuracy.tolist()]
 
 
