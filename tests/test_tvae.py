@@ -341,8 +341,8 @@ def test_remedy_checkpoints_reproduce_chapter_7s_table(one_thread):
             ratios[run, seed] = shuffled / own
     combination = [ratios["dropout_kl_weight", seed] for seed in SEEDS]
     others = [ratio for (run, _), ratio in ratios.items() if run != "dropout_kl_weight"]
-    assert sum(combination) / len(SEEDS) == pytest.approx(glued["dropout_kl_weight_shuffle_ratio"],
-                                                 rel=1e-4)  # fmt: skip
+    assert sum(combination) / len(SEEDS) == pytest.approx(
+        glued["dropout_kl_weight_shuffle_ratio"], rel=1e-4)
     assert min(combination) == pytest.approx(glued["dropout_kl_weight_shuffle_ratio_min"],
                                              rel=1e-4)  # fmt: skip
     assert max(others) == pytest.approx(glued["remedies_collapsed_shuffle_ratio_max"], rel=1e-4)
