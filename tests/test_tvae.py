@@ -326,6 +326,21 @@ def test_checkpoints_reproduce_the_glued_numbers(one_thread):
     assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]
 
 
+def test_variable_length_checkpoint_reproduces_chapter_7s_numbers(one_thread):
+    # the unsupervised recipe on variable-length cycles: the glued errors, every unit active
+    glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
+    model, metadata = checkpoints.load_model(
+        ROOT / "checkpoints" / checkpoint_name("variable_length"))
+    assert metadata["run"] == "variable_length" and model.config.n_classes == 0
+    _, val = load_door_cycles(variable_length=True)
+    x, labels, lengths = val.tensors()
+    metrics = evaluate_tvae(model, x[:128], padding_mask(lengths[:128], x.shape[1]),
+                            labels=labels[:128])
+    assert metrics["mse_free_running"] == pytest.approx(glued["vl_free_running_mse"], rel=1e-4)
+    assert metrics["active_units"] == glued["vl_active_units"] == model.config.latent_dim
+    assert metadata["history"]["val_mse"][-1] == glued["vl_val_mse_last"]
+
+
 def test_remedy_checkpoints_reproduce_chapter_7s_table(one_thread):
     # the shuffle test of every remedy from every seed: only the combination uses z
     from tvae_lib.evaluation import shuffle_test
