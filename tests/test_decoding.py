@@ -209,3 +209,53 @@ def test_cached_and_naive_free_running_give_the_same_gradients():
     assert len(grads[0]) == len(grads[1]) > 0
     for cached_grad, naive_grad in zip(*grads, strict=True):
         torch.testing.assert_close(cached_grad, naive_grad, atol=1e-5, rtol=1e-4)
+
+
+def _layer_by_layer(decoder, memory, start, steps, embed, project, padding=None):
+    """generate's cached loop written out through the layers' own forward, step by step."""
+    cache, current, outputs = DecoderCache(decoder, capacity=steps), start, []
+    for t in range(steps):
+        hidden = decoder(embed(current, t), memory, cache=cache, memory_key_padding_mask=padding)
+        current = project(hidden)
+        outputs.append(current)
+    return torch.cat(outputs, dim=1)
+
+
+@pytest.mark.parametrize("norm_first, memory_length", [(False, 1), (True, 1), (False, 4)])
+def test_lean_steps_give_the_bits_of_the_layers_forward(norm_first, memory_length):
+    # Without autograd, generate runs steps 2.. through _lean_step, which calls the weights
+    # directly; it must repeat the layers' arithmetic exactly, not just closely.
+    decoder = _decoder(norm_first, final_norm=norm_first)
+    embed, project = _embed_and_project()
+    memory, start = torch.randn(5, memory_length, D), torch.zeros(5, 1, F_IN)
+    padding = None if memory_length == 1 else masks.padding_mask(torch.tensor([4, 1, 2, 4, 3]),
+                                                                  max_len=4)  # fmt: skip
+    with torch.no_grad():
+        lean = generate(decoder, memory, start, 20, embed, project,
+                        memory_key_padding_mask=padding)  # fmt: skip
+        reference = _layer_by_layer(decoder, memory, start, 20, embed, project, padding)
+    assert torch.equal(lean, reference)
+    assert not lean.is_inference()  # an ordinary tensor, usable later with autograd
+    (nn.Linear(F_IN, 1)(lean) ** 2).sum().backward()
+
+
+def test_hooks_and_active_dropout_keep_the_layers_forward():
+    decoder = _decoder(norm_first=False)  # dropout 0.1 in every layer
+    embed, project = _embed_and_project()
+    memory, start = torch.randn(3, 1, D), torch.zeros(3, 1, F_IN)
+    seen = []
+    hook = decoder.layers[1].feed_forward.register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0].shape[1]))
+    try:
+        with torch.no_grad():
+            generate(decoder, memory, start, 7, embed, project)
+    finally:
+        hook.remove()
+    assert seen == [1] * 7  # the hook saw every step, not only the first
+    decoder.train()  # dropout active: every step must draw its masks as the layers do
+    with torch.no_grad():
+        torch.manual_seed(3)
+        dropped = generate(decoder, memory, start, 7, embed, project)
+        torch.manual_seed(3)
+        reference = _layer_by_layer(decoder, memory, start, 7, embed, project)
+    assert torch.equal(dropped, reference)

@@ -10,11 +10,18 @@ cached loop below runs the very same layer code as the naive one, one position p
 O(T) positions per sequence. The per-step attention still compares the new query with all
 ``t + 1`` cached keys, so the attention work grows as O(T^2) in all, against O(T^3) naively.
 
-Two more savings keep the loop near its floor, one teacher-forced pass over the same positions
-(``python -m tvae_lib.bench`` measures all three): without gradients the cache writes each new
-key and value into a preallocated buffer instead of copying the whole past at every step, and a
-memory of one position (the TVAE's z) gives the same cross-attention output at every step (its
-single key gets weight 1), so that output is computed once.
+Three more savings keep the loop near its floor, one teacher-forced pass over the same
+positions (``python -m tvae_lib.bench`` measures all three):
+
+* without gradients the cache writes each new key and value into a preallocated buffer
+  instead of copying the whole past at every step;
+* a memory of one position (the TVAE's z) gives the same cross-attention output at every step
+  (its single key gets weight 1), so that output is computed once;
+* a step's arithmetic is tiny (one position), so the layers' forward, a dozen module calls,
+  shape checks and mask merges per layer, took about a third of its time. Without gradients,
+  hooks or active dropout, every step after the first (which runs the layers' forward and so
+  checks the shapes) goes through :func:`_lean_step` instead: the same operations on the same
+  tensors, so the same bits, with the weights looked up once, in inference mode.
 
 The loop records gradients when autograd is on (a model trained on its own outputs uses it),
 and none under ``torch.no_grad()``.
@@ -28,8 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from tvae_lib.attention import MultiHeadAttention
 from tvae_lib.checks import non_negative_int, positive_int
 from tvae_lib.kv_cache import KVCache
 from tvae_lib.masks import causal_mask
@@ -133,12 +142,24 @@ def generate(
         raise ValueError(f"start must have shape (B={memory.shape[0]}, 1, F), got {got}")
     if cached:
         cache = DecoderCache(decoder, capacity=steps)
-        current, outputs = start, []  # (B, 1, F)
-        for t in range(steps):
-            hidden = decoder(embed(current, t), memory, cache=cache,
-                             memory_key_padding_mask=memory_key_padding_mask)  # (B, 1, D)
-            current = project(hidden)  # (B, 1, F)
-            outputs.append(current)
+        # The first step runs the layers' own forward, which checks every shape and fills the
+        # caches; later steps take the lean path when nothing would tell the two apart.
+        # Inference mode skips autograd's bookkeeping (version counters, view tracking) on
+        # every small operation; the result, concatenated outside it, is an ordinary tensor.
+        lean = not torch.is_grad_enabled() and _runs_plain(decoder)
+        current, outputs, step = start, [], None  # (B, 1, F)
+        with torch.inference_mode(lean):
+            for t in range(steps):
+                x = embed(current, t)  # (B, 1, D)
+                if step is not None:
+                    hidden = step(x)  # (B, 1, D)
+                else:
+                    hidden = decoder(x, memory, cache=cache,
+                                     memory_key_padding_mask=memory_key_padding_mask)  # fmt: skip
+                    if lean:
+                        step = _lean_step(decoder, cache, memory, memory_key_padding_mask)
+                current = project(hidden)  # (B, 1, F)
+                outputs.append(current)
         return torch.cat(outputs, dim=1)  # (B, T, F)
     inputs = start  # (B, 1, F)
     for t in range(steps):
@@ -147,3 +168,77 @@ def generate(
                          memory_key_padding_mask=memory_key_padding_mask)  # (B, t + 1, D)
         inputs = torch.cat([inputs, project(hidden)[:, -1:]], dim=1)  # (B, t + 2, F)
     return inputs[:, 1:]  # (B, T, F)
+
+
+def _runs_plain(decoder: Decoder) -> bool:
+    """Whether the layers' forward adds nothing to their arithmetic: no hooks, no dropout."""
+    hooks = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks)
+    if any(hooks):
+        return False
+    for module in decoder.modules():
+        if module._forward_hooks or module._forward_pre_hooks:
+            return False  # a hook expects its module to be called
+        if module.training and (
+            (isinstance(module, nn.Dropout) and module.p > 0)
+            or (isinstance(module, MultiHeadAttention) and module.dropout > 0)
+        ):
+            return False
+    return True
+
+
+def _lean_step(
+    decoder: Decoder,
+    cache: DecoderCache,
+    memory: torch.Tensor,
+    memory_key_padding_mask: torch.Tensor | None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function that runs one new position (B, 1, D) through every layer of ``decoder``.
+
+    The same operations as ``decoder(x, memory, cache=cache)``, in the same order on the same
+    tensors, so the same bits, without what the layers' forward adds around them: a dozen
+    module calls, shape checks and mask merges per layer, which at one position per step took
+    about a third of a step's time. The weights are looked up once. Valid only where that
+    forward adds nothing to the arithmetic (see :func:`_runs_plain`), without autograd, and
+    after a first step through the layers' forward, which checks the shapes and fills the
+    caches: the fused query/key/value weights and a one-position memory's constant
+    cross-attention output.
+    """
+
+    def norm(x: torch.Tensor, layer_norm: nn.LayerNorm) -> torch.Tensor:
+        return F.layer_norm(x, layer_norm.normalized_shape, layer_norm.weight, layer_norm.bias,
+                            layer_norm.eps)  # fmt: skip
+
+    plan = []
+    for layer, layer_cache in zip(decoder.layers, cache.layers, strict=True):
+        attn, ff = layer.self_attn, layer.feed_forward
+        plan.append((layer, layer_cache.self_attn, layer_cache.cross_attn, attn,
+                     layer_cache.self_attn.fused_projection,
+                     (attn.out_proj.weight, attn.out_proj.bias),
+                     (ff.linear1.weight, ff.linear1.bias, ff.linear2.weight, ff.linear2.bias)))  # fmt: skip
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        for layer, own, cross, attn, qkv_weights, out_weights, (w1, b1, w2, b2) in plan:
+            first = layer.norm_first
+            # masked self-attention: the new query over every cached key
+            qkv = F.linear(norm(x, layer.norm1) if first else x, *qkv_weights)  # (B, 1, 3 D)
+            q, k, v = (attn.split_heads(p) for p in qkv.chunk(3, -1))  # (B, H, 1, Dh) each
+            own.append(k, v)
+            out = F.scaled_dot_product_attention(q, own.keys, own.values)  # (B, H, 1, Dh)
+            out = F.linear(attn.merge_heads(out), *out_weights)  # (B, 1, D)
+            x = x + out if first else norm(x + out, layer.norm1)
+            # cross-attention: constant for a one-position memory, computed at the first step
+            if cross.output is not None:
+                out = cross.output  # (B, 1, D)
+            else:
+                out = layer.cross_attn(norm(x, layer.norm2) if first else x, memory, memory,
+                                       key_padding_mask=memory_key_padding_mask,
+                                       cache=cross)[0]  # fmt: skip
+            x = x + out if first else norm(x + out, layer.norm2)
+            # feed-forward block
+            h = norm(x, layer.norm3) if first else x
+            out = F.linear(F.relu(F.linear(h, w1, b1)), w2, b2)  # (B, 1, D)
+            x = x + out if first else norm(x + out, layer.norm3)
+        cache.length += 1
+        return x if decoder.norm is None else decoder.norm(x)
+
+    return step
