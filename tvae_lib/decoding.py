@@ -211,10 +211,10 @@ def _lean_step(
     plan = []
     for layer, layer_cache in zip(decoder.layers, cache.layers, strict=True):
         attn, ff = layer.self_attn, layer.feed_forward
-        plan.append((layer, layer_cache.self_attn, layer_cache.cross_attn, attn,
-                     layer_cache.self_attn.fused_projection,
-                     (attn.out_proj.weight, attn.out_proj.bias),
-                     (ff.linear1.weight, ff.linear1.bias, ff.linear2.weight, ff.linear2.bias)))  # fmt: skip
+        own, cross = layer_cache.self_attn, layer_cache.cross_attn
+        out_weights = (attn.out_proj.weight, attn.out_proj.bias)
+        ff_weights = (ff.linear1.weight, ff.linear1.bias, ff.linear2.weight, ff.linear2.bias)
+        plan.append((layer, own, cross, attn, own.fused_projection, out_weights, ff_weights))
 
     def step(x: torch.Tensor) -> torch.Tensor:
         for layer, own, cross, attn, qkv_weights, out_weights, (w1, b1, w2, b2) in plan:
