@@ -20,7 +20,7 @@ positions (``python -m tvae_lib.bench`` measures all three):
 * a step's arithmetic is tiny (one position), so the layers' forward, a dozen module calls,
   shape checks and mask merges per layer, took about a third of its time. Without gradients,
   hooks or active dropout, every step after the first (which runs the layers' forward and so
-  checks the shapes) goes through :func:`_lean_step` instead: the same operations on the same
+  checks the shapes) goes through ``_lean_step`` instead: the same operations on the same
   tensors, so the same bits, with the weights looked up once, in inference mode.
 
 The loop records gradients when autograd is on (a model trained on its own outputs uses it),
@@ -198,7 +198,7 @@ def _lean_step(
     tensors, so the same bits, without what the layers' forward adds around them: a dozen
     module calls, shape checks and mask merges per layer, which at one position per step took
     about a third of a step's time. The weights are looked up once. Valid only where that
-    forward adds nothing to the arithmetic (see :func:`_runs_plain`), without autograd, and
+    forward adds nothing to the arithmetic (see ``_runs_plain``), without autograd, and
     after a first step through the layers' forward, which checks the shapes and fills the
     caches: the fused query/key/value weights and a one-position memory's constant
     cross-attention output.
