@@ -17,11 +17,12 @@ positions (``python -m tvae_lib.bench`` measures all three):
   instead of copying the whole past at every step;
 * a memory of one position (the TVAE's z) gives the same cross-attention output at every step
   (its single key gets weight 1), so that output is computed once;
-* a step's arithmetic is tiny (one position), so the layers' forward, a dozen module calls,
-  shape checks and mask merges per layer, took about a third of its time. Without gradients,
-  hooks or active dropout, every step after the first (which runs the layers' forward and so
-  checks the shapes) goes through ``_lean_step`` instead: the same operations on the same
-  tensors, so the same bits, with the weights looked up once, in inference mode.
+* a step's arithmetic is tiny (one position), so what the layers' forward adds around it (a
+  dozen module calls, shape checks and mask merges per layer, and autograd's bookkeeping) took
+  a fifth to a quarter of its time. Without gradients, hooks or active dropout, every step
+  after the first (which runs the layers' forward and so checks the shapes) goes through
+  ``_lean_step`` instead, in inference mode: the same operations on the same tensors, so the
+  same bits, with the weights looked up once.
 
 The loop records gradients when autograd is on (a model trained on its own outputs uses it),
 and none under ``torch.no_grad()``.
@@ -195,13 +196,12 @@ def _lean_step(
     """A function that runs one new position (B, 1, D) through every layer of ``decoder``.
 
     The same operations as ``decoder(x, memory, cache=cache)``, in the same order on the same
-    tensors, so the same bits, without what the layers' forward adds around them: a dozen
-    module calls, shape checks and mask merges per layer, which at one position per step took
-    about a third of a step's time. The weights are looked up once. Valid only where that
-    forward adds nothing to the arithmetic (see ``_runs_plain``), without autograd, and
-    after a first step through the layers' forward, which checks the shapes and fills the
-    caches: the fused query/key/value weights and a one-position memory's constant
-    cross-attention output.
+    tensors, so the same bits, without what the layers' forward adds around them (a dozen
+    module calls, shape checks and mask merges per layer); the weights are looked up once.
+    Valid only where that forward adds nothing to the arithmetic (see ``_runs_plain``),
+    without autograd, and after a first step through the layers' forward, which checks the
+    shapes and fills the caches: the fused query/key/value weights and a one-position
+    memory's constant cross-attention output.
     """
 
     def norm(x: torch.Tensor, layer_norm: nn.LayerNorm) -> torch.Tensor:
