@@ -259,3 +259,25 @@ def test_hooks_and_active_dropout_keep_the_layers_forward():
         torch.manual_seed(3)
         reference = _layer_by_layer(decoder, memory, start, 7, embed, project)
     assert torch.equal(dropped, reference)
+
+
+def test_lean_steps_record_the_gradients_of_the_layers_forward():
+    # Training on the decoder's own outputs (autograd on) also takes the lean steps: the
+    # outputs and every gradient must be the very bits the layers' forward gives.
+    model = _tvae().train()  # no dropout: a plain decoder, lean in training too
+    z = torch.randn(3, 2, requires_grad=True)
+    weights = torch.randn(1, 15, 3)
+    embed, project = model._embed_targets, model.output_proj
+    start = torch.zeros(3, 1, 3)
+    results = []
+    for run in (generate, _layer_by_layer):
+        model.zero_grad()
+        z.grad = None
+        out = run(model.decoder, model.memory(z), start, 15, embed, project)
+        (out * weights).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.detach(), [*grads, z.grad.clone()]))
+    (lean, lean_grads), (reference, reference_grads) = results
+    assert torch.equal(lean, reference)
+    assert len(lean_grads) == len(reference_grads) > 10
+    assert all(torch.equal(a, b) for a, b in zip(lean_grads, reference_grads, strict=True))

@@ -19,10 +19,11 @@ positions (``python -m tvae_lib.bench`` measures all three):
   (its single key gets weight 1), so that output is computed once;
 * a step's arithmetic is tiny (one position), so what the layers' forward adds around it (a
   dozen module calls, shape checks and mask merges per layer, and autograd's bookkeeping) took
-  a fifth to a quarter of its time. Without gradients, hooks or active dropout, every step
-  after the first (which runs the layers' forward and so checks the shapes) goes through
-  ``_lean_step`` instead, in inference mode: the same operations on the same tensors, so the
-  same bits, with the weights looked up once.
+  a fifth to a quarter of its time. Without hooks or active dropout, every step after the
+  first (which runs the layers' forward and so checks the shapes) goes through ``_lean_step``
+  instead (in inference mode when no gradient is recorded): the same operations on the same
+  tensors, so the same bits and, with autograd on, the same gradients, with the weights
+  looked up once.
 
 The loop records gradients when autograd is on (a model trained on its own outputs uses it),
 and none under ``torch.no_grad()``.
@@ -145,11 +146,12 @@ def generate(
         cache = DecoderCache(decoder, capacity=steps)
         # The first step runs the layers' own forward, which checks every shape and fills the
         # caches; later steps take the lean path when nothing would tell the two apart.
-        # Inference mode skips autograd's bookkeeping (version counters, view tracking) on
-        # every small operation; the result, concatenated outside it, is an ordinary tensor.
-        lean = not torch.is_grad_enabled() and _runs_plain(decoder)
+        # Without gradients, inference mode skips autograd's bookkeeping (version counters,
+        # view tracking) on every small operation; the result, concatenated outside it, is an
+        # ordinary tensor.
+        lean = _runs_plain(decoder)
         current, outputs, step = start, [], None  # (B, 1, F)
-        with torch.inference_mode(lean):
+        with torch.inference_mode(lean and not torch.is_grad_enabled()):
             for t in range(steps):
                 x = embed(current, t)  # (B, 1, D)
                 if step is not None:
@@ -198,9 +200,9 @@ def _lean_step(
     The same operations as ``decoder(x, memory, cache=cache)``, in the same order on the same
     tensors, so the same bits, without what the layers' forward adds around them (a dozen
     module calls, shape checks and mask merges per layer); the weights are looked up once.
-    Valid only where that forward adds nothing to the arithmetic (see ``_runs_plain``),
-    without autograd, and after a first step through the layers' forward, which checks the
-    shapes and fills the caches: the fused query/key/value weights and a one-position
+    Autograd records the same graph through it. Valid only where that forward adds nothing
+    to the arithmetic (see ``_runs_plain``), and after a first step through the layers'
+    forward, which checks the shapes and fills the caches: the fused query/key/value weights and a one-position
     memory's constant cross-attention output.
     """
 
