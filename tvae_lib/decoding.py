@@ -17,13 +17,12 @@ positions (``python -m tvae_lib.bench`` measures all three):
   instead of copying the whole past at every step;
 * a memory of one position (the TVAE's z) gives the same cross-attention output at every step
   (its single key gets weight 1), so that output is computed once;
-* a step's arithmetic is tiny (one position), so what the layers' forward adds around it (a
-  dozen module calls, shape checks and mask merges per layer, and autograd's bookkeeping) took
-  a fifth to a quarter of its time. Without hooks or active dropout, every step after the
-  first (which runs the layers' forward and so checks the shapes) goes through ``_lean_step``
-  instead (in inference mode when no gradient is recorded): the same operations on the same
-  tensors, so the same bits and, with autograd on, the same gradients, with the weights
-  looked up once.
+* a step's arithmetic is tiny (one position), so what the layers' forward adds around it
+  (module calls, shape checks and mask merges, and autograd's bookkeeping) took a fifth to a
+  quarter of its time. Without hooks or active dropout, every step after the first (which
+  runs the layers' forward and so checks the shapes) goes through ``_lean_step`` instead, in
+  inference mode when no gradient is recorded: the same operations on the same tensors, so
+  the same bits and, with autograd on, the same gradients, with the weights looked up once.
 
 The loop records gradients when autograd is on (a model trained on its own outputs uses it),
 and none under ``torch.no_grad()``.
@@ -44,7 +43,7 @@ from tvae_lib.attention import MultiHeadAttention
 from tvae_lib.checks import non_negative_int, positive_int
 from tvae_lib.kv_cache import KVCache
 from tvae_lib.masks import causal_mask
-from tvae_lib.transformer import Decoder
+from tvae_lib.transformer import Decoder, DecoderLayer, residual
 
 __all__ = ["LayerCache", "DecoderCache", "generate"]
 
@@ -198,49 +197,58 @@ def _lean_step(
     """A function that runs one new position (B, 1, D) through every layer of ``decoder``.
 
     The same operations as ``decoder(x, memory, cache=cache)``, in the same order on the same
-    tensors, so the same bits, without what the layers' forward adds around them (a dozen
-    module calls, shape checks and mask merges per layer); the weights are looked up once.
-    Autograd records the same graph through it. Valid only where that forward adds nothing
-    to the arithmetic (see ``_runs_plain``), and after a first step through the layers'
-    forward, which checks the shapes and fills the caches: the fused query/key/value weights and a one-position
+    tensors and through the same :func:`~tvae_lib.transformer.residual`, so the same bits,
+    without what the layers' forward adds around the arithmetic: the attention and
+    feed-forward modules' calls, their shape checks and mask merges. Autograd records the
+    same graph through it. Valid only where that forward adds nothing to the arithmetic (see
+    ``_runs_plain``), and after a first step through the layers' forward, which checks the
+    shapes and fills the caches: the fused query/key/value weights and a one-position
     memory's constant cross-attention output.
     """
-
-    def norm(x: torch.Tensor, layer_norm: nn.LayerNorm) -> torch.Tensor:
-        return F.layer_norm(x, layer_norm.normalized_shape, layer_norm.weight, layer_norm.bias,
-                            layer_norm.eps)  # fmt: skip
-
-    plan = []
-    for layer, layer_cache in zip(decoder.layers, cache.layers, strict=True):
-        attn, ff = layer.self_attn, layer.feed_forward
-        own, cross = layer_cache.self_attn, layer_cache.cross_attn
-        out_weights = (attn.out_proj.weight, attn.out_proj.bias)
-        ff_weights = (ff.linear1.weight, ff.linear1.bias, ff.linear2.weight, ff.linear2.bias)
-        plan.append((layer, own, cross, attn, own.fused_projection, out_weights, ff_weights))
+    layers = [_lean_layer(layer, layer_cache, memory, memory_key_padding_mask)
+              for layer, layer_cache in zip(decoder.layers, cache.layers, strict=True)]  # fmt: skip
 
     def step(x: torch.Tensor) -> torch.Tensor:
-        for layer, own, cross, attn, qkv_weights, out_weights, (w1, b1, w2, b2) in plan:
-            first = layer.norm_first
-            # masked self-attention: the new query over every cached key
-            qkv = F.linear(norm(x, layer.norm1) if first else x, *qkv_weights)  # (B, 1, 3 D)
-            q, k, v = (attn.split_heads(p) for p in qkv.chunk(3, -1))  # (B, H, 1, Dh) each
-            own.append(k, v)
-            out = F.scaled_dot_product_attention(q, own.keys, own.values)  # (B, H, 1, Dh)
-            out = F.linear(attn.merge_heads(out), *out_weights)  # (B, 1, D)
-            x = x + out if first else norm(x + out, layer.norm1)
-            # cross-attention: constant for a one-position memory, computed at the first step
-            if cross.output is not None:
-                out = cross.output  # (B, 1, D)
-            else:
-                out = layer.cross_attn(norm(x, layer.norm2) if first else x, memory, memory,
-                                       key_padding_mask=memory_key_padding_mask,
-                                       cache=cross)[0]  # fmt: skip
-            x = x + out if first else norm(x + out, layer.norm2)
-            # feed-forward block
-            h = norm(x, layer.norm3) if first else x
-            out = F.linear(F.relu(F.linear(h, w1, b1)), w2, b2)  # (B, 1, D)
-            x = x + out if first else norm(x + out, layer.norm3)
+        for layer in layers:
+            x = layer(x)  # (B, 1, D)
         cache.length += 1
         return x if decoder.norm is None else decoder.norm(x)
 
     return step
+
+
+def _lean_layer(
+    layer: DecoderLayer,
+    layer_cache: LayerCache,
+    memory: torch.Tensor,
+    memory_key_padding_mask: torch.Tensor | None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One decoder layer of :func:`_lean_step`, its weights looked up once."""
+    attn, own, cross = layer.self_attn, layer_cache.self_attn, layer_cache.cross_attn
+    qkv_weights = own.fused_projection  # made at the first step
+    out_weights = (attn.out_proj.weight, attn.out_proj.bias)
+    ff = layer.feed_forward
+    w1, b1, w2, b2 = ff.linear1.weight, ff.linear1.bias, ff.linear2.weight, ff.linear2.bias
+
+    def attend_self(h: torch.Tensor) -> torch.Tensor:  # the new query over every cached key
+        qkv = F.linear(h, *qkv_weights)  # (B, 1, 3 D)
+        q, k, v = (attn.split_heads(p) for p in qkv.chunk(3, -1))  # (B, H, 1, Dh) each
+        own.append(k, v)
+        out = F.scaled_dot_product_attention(q, own.keys, own.values)  # (B, H, 1, Dh)
+        return F.linear(attn.merge_heads(out), *out_weights)  # (B, 1, D)
+
+    def attend_memory(h: torch.Tensor) -> torch.Tensor:
+        if cross.output is not None:  # one memory position: the same output at every step
+            return cross.output  # (B, 1, D)
+        return layer.cross_attn(h, memory, memory, key_padding_mask=memory_key_padding_mask,
+                                cache=cross)[0]  # fmt: skip
+
+    def feed_forward(h: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.relu(F.linear(h, w1, b1)), w2, b2)  # (B, 1, D)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        x = residual(x, attend_self, layer.norm1, layer.dropout1, layer.norm_first)
+        x = residual(x, attend_memory, layer.norm2, layer.dropout2, layer.norm_first)
+        return residual(x, feed_forward, layer.norm3, layer.dropout3, layer.norm_first)
+
+    return run
