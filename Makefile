@@ -73,7 +73,7 @@ check-numbers: $(STAMP)
 # the runs chapters 7 and 8 also train from seeds 1 and 2 (train_tvae.SEEDS): the remedies,
 # the final model and its ablation, the model of normal operation
 SEEDED_RUNS = collapsed,kl_annealing,free_bits,input_dropout,kl_weight,dropout_kl_weight,$\
-	unsup_z4,no_free_running,higher_beta,linear_embedding,mean_pooling,normal_z4
+	unsup_z4,no_free_bits,no_free_running,higher_beta,linear_embedding,mean_pooling,normal_z4
 checkpoints: $(STAMP)
 	$(MODE) $(BIN)/python -m tvae_lib.train_tvae
 	$(MODE) $(BIN)/python -m tvae_lib.train_tvae --seeds 1,2 --runs $(SEEDED_RUNS)

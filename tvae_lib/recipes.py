@@ -22,7 +22,10 @@ doubling the length or the channel count doubles the reconstruction term's pull;
 data by ``s`` multiplies it by ``s**2``. Standardise each channel on the training steps first
 (:class:`~tvae_lib.sequences.SequenceScaler`), after which β of about 0.03 to 0.3 suits
 sequences of a few hundred values; watch :func:`tvae_lib.vae.active_units` and raise β when
-samples from the prior look unlike the data, lower it when units go inactive.
+samples from the prior look unlike the data, lower it when units go inactive. ``free_bits=1.0``
+(chapter 7's final recipe for the door) leaves each unit its first nat of KL, so a unit that
+carries only a little is not switched off; the default leaves it at 0 because chapter 9's data
+keep every unit without it.
 
 Batches may be a tensor ``x`` (B, T, F), a tuple ``(x,)`` or ``(x, labels)``, or a
 :class:`~tvae_lib.sequences.PaddedBatch` (variable lengths; padding masked out).

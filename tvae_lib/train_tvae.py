@@ -15,16 +15,18 @@ The six remedies (``collapsed`` to ``dropout_kl_weight``, chapter 7's table) wer
 the mode for :data:`REMEDY_EPOCHS` teacher-forced epochs from each of :data:`SEEDS`,
 about 95 seconds each on a 2-core CPU. The ``unsup_z*`` runs (the final model without labels,
 one per latent size; chapter 7 trains ``unsup_z4`` from three seeds) were trained in the mode,
-about 8 minutes each; their learned noise is fitted at the end of training. The four
+7 to 9 minutes each; their learned noise is fitted at the end of training. The five
 :data:`ABLATIONS` are ``unsup_z4`` with one of its changes undone, from the same three seeds,
-trained in the mode too (about 4 minutes each for ``no_free_running``, 7 for the others).
+trained in the mode too (3 to 4 minutes each for ``no_free_running``, 6 to 7 for the three
+changes of the encoder and β, 8 to 9 for ``no_free_bits``, the final recipe of the book's
+earlier edition, whose checkpoints it keeps).
 ``normal_z4`` is the same recipe on the normal cycles only, chapter 8's model of normal
-operation (three seeds), and ``variable_length`` the same recipe on variable-length cycles
-(one seed), both trained in the mode. One committed checkpoint predates the mode, ``final``
-(the semi-supervised variant): it was trained on one thread with the machine's own kernels,
-so this command now gives weights that differ from it in the last bits; the chapter-7
-numbers computed from it stay within ``make check-numbers``' tolerances (free-running MSE
-0.0057 against 0.0060, 5-NN accuracy 0.960 against 0.962).
+operation (three seeds, under 3 minutes each), and ``variable_length`` the same recipe on
+variable-length cycles (one seed, about 8 minutes), both trained in the mode. One committed
+checkpoint predates the mode, ``final`` (the semi-supervised variant): it was trained on one
+thread with the machine's own kernels, so this command now gives weights that differ from it
+in the last bits; the chapter-7 numbers computed from it stay within ``make check-numbers``'
+tolerances (free-running MSE 0.0057 against 0.0060, 5-NN accuracy 0.960 against 0.962).
 
 Each run writes ``checkpoints/tvae_<run>.pt`` for seed 0 and ``tvae_<run>_seed<k>.pt`` for
 seed k (config, weights, the training history and its duration, see
@@ -99,13 +101,16 @@ def _recipe(**changes) -> Recipe:
     return Recipe(**{**_R, **changes})
 
 
-# the unsupervised final recipe: dropout_kl_weight's objective with beta = 0.03, 20 epochs of
-# teacher forcing, then 24 free-running
-_UNSUPERVISED = _recipe(beta=0.03, epochs=20, free_running_epochs=24, free_running_lr=1e-3)
+# the unsupervised final recipe: dropout_kl_weight's objective with beta = 0.03 and free bits
+# (1 nat per latent unit, so that no unit collapses), 20 epochs of teacher forcing, then 24
+# free-running
+_UNSUPERVISED = _recipe(beta=0.03, free_bits=1.0, epochs=20, free_running_epochs=24,
+                        free_running_lr=1e-3)  # fmt: skip
 
 
 RUNS: dict[str, BookRun] = {
-    # the objective of the post "[Pytorch] Transformer-VAE 구현": MSE averaged per value + KL, teacher forcing -> posterior collapse
+    # the objective of the post "[Pytorch] Transformer-VAE 구현": MSE averaged per value + KL,
+    # teacher forcing -> posterior collapse
     "collapsed": BookRun(_PLAIN, _recipe(recon="mse_mean", beta=1.0, epochs=REMEDY_EPOCHS)),
     # remedy 1: a Gaussian likelihood summed over the 327 values, KL annealed in over the
     # first half of the epochs
@@ -126,9 +131,11 @@ RUNS: dict[str, BookRun] = {
     # the unsupervised final model, one per latent size (chapter 7 chooses among them): the
     # final recipe without labels, its noise fitted after training
     **{f"unsup_z{z}": BookRun(_unsupervised(z), _UNSUPERVISED) for z in (2, 4, 8)},
-    # its ablation: each of the four changes from dropout_kl_weight removed in turn (Z = 4)
-    "no_free_running": BookRun(_unsupervised(4), _recipe(  # all 44 epochs teacher-forced
-        beta=0.03, epochs=_UNSUPERVISED.epochs + _UNSUPERVISED.free_running_epochs)),
+    # its ablation: each of the five changes from dropout_kl_weight removed in turn (Z = 4)
+    "no_free_running": BookRun(_unsupervised(4), replace(  # all 44 epochs teacher-forced
+        _UNSUPERVISED, epochs=_UNSUPERVISED.epochs + _UNSUPERVISED.free_running_epochs,
+        free_running_epochs=0)),
+    "no_free_bits": BookRun(_unsupervised(4), replace(_UNSUPERVISED, free_bits=0.0)),
     "higher_beta": BookRun(_unsupervised(4), replace(_UNSUPERVISED, beta=0.1)),
     "linear_embedding": BookRun(_unsupervised(4, embedding="linear"), _UNSUPERVISED),
     "mean_pooling": BookRun(_unsupervised(4, pooling="mean"), _UNSUPERVISED),
@@ -142,7 +149,8 @@ REMEDIES = ("collapsed", "kl_annealing", "free_bits", "input_dropout", "kl_weigh
             "dropout_kl_weight")  # fmt: skip
 """The runs of chapter 7's remedy table, the post's recipe first."""
 
-ABLATIONS = ("no_free_running", "higher_beta", "linear_embedding", "mean_pooling")
+ABLATIONS = ("no_free_bits", "no_free_running", "higher_beta", "linear_embedding",
+             "mean_pooling")  # fmt: skip
 """The runs of chapter 7's ablation, each ``unsup_z4`` with one of its changes undone, from
 each of :data:`SEEDS`."""
 
