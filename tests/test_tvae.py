@@ -402,3 +402,17 @@ def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers(one_thread):
     result = estimate(means)
     assert result.mean == pytest.approx(glued["anomaly_auc_mean"], abs=1e-4)
     assert result.ci95 == pytest.approx(glued["anomaly_auc_ci95"], abs=1e-4)
+
+
+def test_the_final_checkpoints_noise_is_what_fit_noise_gives(one_thread):
+    # chapter 8's door generator adds the noise's mean: a speed offset at rest that it glues
+    chapter_8 = ROOT / "notebooks" / "08_generation.ipynb"
+    glued = glued_values(json.loads(chapter_8.read_text(encoding="utf-8")))
+    model, _ = checkpoints.load_model(ROOT / "checkpoints" / checkpoint_name("unsup_z4"))
+    stored_mean, stored_var = model.noise_mean.clone(), model.noise_variance().clone()
+    rest = slice(79, 109)  # the last 30 steps
+    assert -stored_mean[rest, 2].mean().item() == pytest.approx(glued["door_rest_speed_bias"])
+    train_cycles, _ = load_door_cycles()
+    model.fit_noise(torch.from_numpy(train_cycles.x))  # the fit `make checkpoints` ends with
+    torch.testing.assert_close(model.noise_mean, stored_mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.noise_variance(), stored_var, rtol=1e-5, atol=0)

@@ -270,6 +270,11 @@ def load_model(
 ) -> tuple[TransformerVAE, dict[str, Any]]:
     """Load a model saved by :func:`save_model` (``weights_only=True``: no pickle).
 
+    A model with a learned noise saved before the noise had a mean (``noise_var`` without
+    ``noise_mean``) keeps its weights and variance; its mean is left unfitted, so
+    ``generate`` asks for :meth:`~tvae_lib.tvae.TransformerVAE.fit_noise` instead of
+    sampling without it.
+
     Returns:
         ``(model, metadata)``, the model in evaluation mode on ``device``.
 
@@ -277,9 +282,12 @@ def load_model(
         CheckpointError: the file is not such a checkpoint, or is damaged.
     """
     checkpoint = load_checkpoint(path, map_location=device)
+    state = checkpoint.state_dict
+    if "noise_var" in state and "noise_mean" not in state:  # saved before the noise's mean
+        state = {**state, "noise_mean": torch.full_like(state["noise_var"], float("nan"))}
     try:
         model = TransformerVAE(TVAEConfig(**checkpoint.config))
-        model.load_state_dict(checkpoint.state_dict)
+        model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path} does not fit this TransformerVAE: {err}") from err
     return model.to(device).eval(), checkpoint.metadata

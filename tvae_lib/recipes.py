@@ -229,10 +229,10 @@ def train(
                 history.metrics.setdefault(name, []).extend(values)
     model.eval()
     if model.config.learned_noise:  # the trained mean's noise, measured on the training data
-        differences = []
+        residuals = []
         for batch in train_loader:
             x, mask, _ = unpack_batch(batch)
-            differences.append(model.noise_differences(
+            residuals.append(model.noise_residuals(
                 x.to(model.device), None if mask is None else mask.to(model.device)))
-        model.set_noise(torch.cat(differences))
+        model.set_noise(torch.cat(residuals))
     return history

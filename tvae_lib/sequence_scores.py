@@ -12,10 +12,11 @@ A model of normal sequences flags a sequence it explains badly. *How* it is aske
   squared error over codes sampled from ``q(z|x)`` plus the KL of ``q(z|x)`` to the prior. A
   sequence whose code lands far out in the latent space pays in the KL term.
 - **noise likelihood** (models with a learned noise, ``TVAEConfig(learned_noise=True)``): the
-  Gaussian negative log-likelihood of the sequence under the free-running mean from ``mu`` and
-  the noise variance fitted per step and channel. Unlike the squared error, it weighs each
-  residual by the noise normal sequences show there, so a deviation at a step that is usually
-  quiet counts more than one at a step that is usually noisy.
+  Gaussian negative log-likelihood of the sequence under the free-running mean from ``mu``
+  plus the noise's mean, with the noise's variance, both fitted per step and channel. Unlike
+  the squared error, it weighs each residual by the noise normal sequences show there, so a
+  deviation at a step that is usually quiet counts more than one at a step that is usually
+  noisy.
 
 Each score is per real value (a sequence's total divided by its L F real values), so
 sequences of different lengths are comparable, and padded steps never count: whatever they
@@ -107,6 +108,7 @@ def tvae_sequence_scores(
     noise = torch.randn(n_samples, len(x), model.config.latent_dim, generator=generator)
     step = len(x) if batch_size is None else checks.positive_int("batch_size", batch_size)
     variance = model.noise_variance(x.shape[1]) if model.config.learned_noise else None
+    offset = model.noise_mean[: x.shape[1]].double() if variance is not None else None
     was_training = model.training
     model.eval()
     parts = []
@@ -129,7 +131,8 @@ def tvae_sequence_scores(
             })  # fmt: skip
             if variance is not None:  # sum of 0.5 (log 2 pi var + residual^2 / var)
                 var = variance.double()  # (T, F)
-                terms = torch.log(2 * math.pi * var) + (free.double() - target) ** 2 / var
+                residual = target - free.double() - offset  # (B, T, F)
+                terms = torch.log(2 * math.pi * var) + residual**2 / var
                 terms = torch.where(rb[..., None], 0.5 * terms, 0.0)
                 parts[-1]["noise_nll"] = terms.sum(dim=(1, 2))
     finally:

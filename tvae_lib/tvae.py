@@ -19,8 +19,9 @@ The data flow, shape by shape (B batch, T steps, F channels, D d_model, Z latent
    forcing) or its own outputs one step at a time (:meth:`TransformerVAE.free_run`, through the
    key/value cache by default);
 7. ``output_proj``: (B, T, D) -> x_hat (B, T, F), the decoder's mean;
-8. optionally (``learned_noise=True``), a noise variance per step and channel (max_len, F),
-   fitted after training (:meth:`TransformerVAE.fit_noise`) and sampled by ``generate``.
+8. optionally (``learned_noise=True``), a noise per step and channel, fitted after training
+   (:meth:`TransformerVAE.fit_noise`) and sampled by ``generate``: its variance, and its
+   mean, the offset the decoder's mean misses the data by at every step (both (max_len, F)).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class TVAEConfig:
     embedding: str = "conv"  # encoder input: "linear" per step or "conv" over 3 steps
     pooling: str = "mean_max"  # over time: "mean", or "mean_max" (mean and maximum side by side)
     n_classes: int = 0  # > 0 adds a classifier head on mu (for a label-guided latent)
-    learned_noise: bool = False  # a noise variance per step and channel, fitted after training
+    learned_noise: bool = False  # a noise mean and variance per step and channel, fitted later
 
     def __post_init__(self) -> None:
         for name in ("n_features", "d_model", "n_heads", "d_ff", "n_encoder_layers",
@@ -131,6 +132,7 @@ class TransformerVAE(nn.Module):
             # are the same with or without it)
             nan = torch.full((config.max_len, config.n_features), float("nan"))
             self.register_buffer("noise_var", nan)  # (max_len, F)
+            self.register_buffer("noise_mean", nan.clone())  # (max_len, F)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -325,9 +327,11 @@ class TransformerVAE(nn.Module):
 
         Free-running decoding gives the decoder's mean, a smooth sequence; a model with a
         fitted noise (``TVAEConfig(learned_noise=True)``, :meth:`fit_noise`) then adds a draw
-        of it at every step and channel, as the data carry sensor noise. The draw is added to
-        the decoded sequence, not fed back: the decoder continues its own mean outputs, as it
-        was trained to in the free-running phase.
+        of it at every step and channel, as the data carry sensor noise: the noise's mean
+        (the offset the decoder's mean misses the training data by at that step) and a
+        Gaussian draw of its variance. It is added to the decoded sequence, not fed back:
+        the decoder continues its own mean outputs, as it was trained to in the free-running
+        phase.
 
         Args:
             n: Number of sequences B.
@@ -335,8 +339,8 @@ class TransformerVAE(nn.Module):
             lengths: (n,) int steps of each sequence (e.g. drawn from the data's lengths);
                 the result is padded to the longest, with zeros after each sequence's end.
             generator: Optional CPU generator for reproducible draws.
-            noise: Add the learned noise (default: when the model has one); ``False`` gives
-                the mean sequences.
+            noise: Add the learned noise, its mean and a draw (default: when the model has
+                one); ``False`` gives the decoder's mean sequences.
             z: Optional (n, Z) codes to decode instead of draws from the prior.
 
         Returns:
@@ -368,7 +372,8 @@ class TransformerVAE(nn.Module):
             self.train(was_training)
         if noise:
             draws = torch.randn(out.shape, generator=generator).to(out)  # (B, T, F)
-            out = out + draws * self.noise_variance(length).sqrt()
+            sd = self.noise_variance(length).sqrt()  # (T, F); raises unless fitted
+            out = out + self.noise_mean[:length] + draws * sd
         if lengths is None:
             return out
         mask = padding_mask(lengths.to(out.device), length)  # (B, T)
@@ -390,41 +395,38 @@ class TransformerVAE(nn.Module):
         length = self.config.max_len if length is None else checks.sequence_length(
             length, self.config.max_len
         )  # fmt: skip
-        if torch.isnan(self.noise_var).any():
+        if torch.isnan(self.noise_var).any() or torch.isnan(self.noise_mean).any():
             raise ValueError("the noise is not fitted yet: call fit_noise on the training data "
                              "(tvae_lib.recipes.train does it)")  # fmt: skip
         return self.noise_var[:length]
 
     @torch.no_grad()
-    def noise_differences(
+    def noise_residuals(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """One batch's part of :meth:`fit_noise`: differences of consecutive residuals.
+        """One batch's part of :meth:`fit_noise`: what the free-running decoder misses.
 
         Args:
             x: (B, T, F) sequences on the model's device.
             mask: Optional (B, T) bool, ``True`` at real steps.
 
         Returns:
-            The changes, (B, max_len - 1, F) float64 on the CPU. Entry ``t`` is the change
-            of the free-running residual (reconstruction from ``mu`` minus x) from step t
-            to t + 1, NaN where either step is padding or beyond T.
+            The residuals (B, max_len, F), float64 on the CPU, of x minus its free-running
+            reconstruction from ``mu``; NaN where a step is padding or beyond T.
         """
         self._require_noise()
         target = self._check(x, mask)  # padding zeroed, as in the reconstruction
-        residual = (self.reconstruct(x, mask) - target).double().cpu()  # (B, T, F)
-        change = residual[:, 1:] - residual[:, :-1]  # (B, T - 1, F)
+        residual = (target - self.reconstruct(x, mask)).double().cpu()  # (B, T, F)
         if mask is not None:
-            real = mask.cpu()
-            change = change.masked_fill(~(real[:, 1:] & real[:, :-1])[..., None], float("nan"))
-        out = torch.full((len(x), self.config.max_len - 1, self.config.n_features), float("nan"),
+            residual = residual.masked_fill(~mask.cpu()[..., None], float("nan"))
+        out = torch.full((len(x), self.config.max_len, self.config.n_features), float("nan"),
                          dtype=torch.float64)  # fmt: skip
-        out[:, : change.shape[1]] = change
+        out[:, : residual.shape[1]] = residual
         return out
 
     @torch.no_grad()
-    def set_noise(self, differences: torch.Tensor, min_count: int = 20) -> torch.Tensor:
-        """Set the noise from :meth:`noise_differences` of the training sequences.
+    def set_noise(self, residuals: torch.Tensor, min_count: int = 20) -> torch.Tensor:
+        """Set the noise from :meth:`noise_residuals` of the training sequences.
 
         The variance at step t and channel f is the sensors' noise there, not the decoder's
         error: that error is smooth along a sequence and mostly cancels in the difference of
@@ -432,33 +434,42 @@ class TransformerVAE(nn.Module):
         its variance). The median of the squared differences, divided by 2 and by the median
         of a chi-square with one degree of freedom, estimates it (a difference-based variance
         estimate made robust): the rare jumps of a faulty reading do not inflate it, as they
-        would a mean. Steps fewer than ``min_count`` sequences reach (the long tail of
-        variable lengths) get the channel's estimate over all steps; step 0 shares step 1's.
+        would a mean.
+
+        The mean at step t and channel f is the median residual there: the offset by which
+        the decoder's mean misses the data at that step, whatever the code (a constant bias
+        of the trained decoder; on the door cycles, about 0.01 in the speed channel wherever
+        the door is at rest). Added to a generated sequence, it removes that bias.
+
+        Steps fewer than ``min_count`` sequences reach (the long tail of variable lengths)
+        get the channel's estimate over all steps; step 0's variance is step 1's.
 
         Args:
-            differences: (N, max_len - 1, F), NaN where a pair of steps is not real.
-            min_count: Pairs a step needs for an estimate of its own.
+            residuals: (N, max_len, F), NaN where a step is not real.
+            min_count: Sequences (pairs of steps, for the variance) a step needs for an
+                estimate of its own.
 
         Returns:
-            The variance (max_len, F).
+            The variance (max_len, F); the mean is in ``noise_mean``.
         """
         self._require_noise()
         min_count = checks.positive_int("min_count", min_count)
-        shape = (self.config.max_len - 1, self.config.n_features)
-        got = tuple(differences.shape) if isinstance(differences, torch.Tensor) else (
-            type(differences).__name__
+        shape = (self.config.max_len, self.config.n_features)
+        got = tuple(residuals.shape) if isinstance(residuals, torch.Tensor) else (
+            type(residuals).__name__
         )  # fmt: skip
         if not isinstance(got, tuple) or len(got) != 3 or got[1:] != shape:
-            raise ValueError(f"differences must have shape (N, {shape[0]}, {shape[1]}), got {got}")
-        squares = differences.double().pow(2)
+            raise ValueError(f"residuals must have shape (N, {shape[0]}, {shape[1]}), got {got}")
+        residuals = residuals.double()
+        squares = (residuals[:, 1:] - residuals[:, :-1]).pow(2)  # NaN unless both are real
         counts = (~torch.isnan(squares[..., 0])).sum(dim=0)  # (max_len - 1,)
         if counts.sum() == 0:
             raise ValueError("fitting the noise needs sequences with at least two real steps")
         half_chi2_median = 2 * _CHI2_1_MEDIAN
-        pooled = squares.transpose(0, 2).reshape(shape[1], -1).nanmedian(dim=1).values  # (F,)
-        per_step = squares.nanmedian(dim=0).values  # (max_len - 1, F)
-        per_step = torch.where((counts >= min_count)[:, None], per_step, pooled)
+        per_step = _median_per_step(squares, counts, min_count)  # (max_len - 1, F)
         variance = torch.cat([per_step[:1], per_step]) / half_chi2_median  # (max_len, F)
+        real_counts = (~torch.isnan(residuals[..., 0])).sum(dim=0)  # (max_len,)
+        self.noise_mean.copy_(_median_per_step(residuals, real_counts, min_count))
         self.noise_var.copy_(variance.clamp_min(1e-12).to(self.noise_var))
         return self.noise_var.clone()
 
@@ -469,26 +480,35 @@ class TransformerVAE(nn.Module):
         """Fit the decoder's noise to sequences x (B, T, F), e.g. the training set.
 
         The MSE decoder is a Gaussian whose variance is fixed; its mean, decoded free-running,
-        is smooth, while the data carry noise. This estimates that noise per step and channel
-        from the free-running reconstructions from ``mu`` (see :meth:`set_noise`);
+        is smooth, while the data carry noise. This estimates that noise's mean and variance
+        per step and channel from the free-running reconstructions from ``mu`` (see
+        :meth:`set_noise`);
         :meth:`generate` then samples it. The weights do not change.
 
         Args:
             x: (B, T, F) sequences on the model's device.
             mask: Optional (B, T) bool, ``True`` at real steps.
             batch_size: Sequences reconstructed at once.
-            min_count: Pairs of real steps a step needs for an estimate of its own.
+            min_count: Sequences a step needs for an estimate of its own.
 
         Returns:
-            The fitted variance, (max_len, F).
+            The fitted variance, (max_len, F); the fitted mean is in ``noise_mean``.
         """
         self._require_noise()
         step = checks.positive_int("batch_size", batch_size)
         parts = [
-            self.noise_differences(x[i : i + step], None if mask is None else mask[i : i + step])
+            self.noise_residuals(x[i : i + step], None if mask is None else mask[i : i + step])
             for i in range(0, len(x), step)
         ]
         return self.set_noise(torch.cat(parts), min_count)
 
 
 _CHI2_1_MEDIAN = 0.454936423119572  # median of a chi-square with one degree of freedom
+
+
+def _median_per_step(values: torch.Tensor, counts: torch.Tensor, min_count: int) -> torch.Tensor:
+    """Median over sequences (dim 0, NaN skipped) of values (N, L, F) -> (L, F); steps with
+    fewer than ``min_count`` values get the channel's median over all steps."""
+    pooled = values.transpose(0, 2).reshape(values.shape[2], -1).nanmedian(dim=1).values  # (F,)
+    per_step = values.nanmedian(dim=0).values  # (L, F)
+    return torch.where((counts >= min_count)[:, None], per_step, pooled)
