@@ -2,8 +2,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tvae_lib import masks
-from tvae_lib.attention import AdditiveAttention, MultiHeadAttention, scaled_dot_product_attention
+from tvae_lib import attention, masks
+from tvae_lib.attention import (
+    AdditiveAttention,
+    MultiHeadAttention,
+    attend_one_query,
+    one_query_decoding,
+    scaled_dot_product_attention,
+)
+from tvae_lib.kv_cache import KVCache
 
 
 @pytest.mark.parametrize(
@@ -280,3 +287,56 @@ def test_mha_fully_masked_query_gives_zero_attention_not_nan(need_weights):
     out, _ = mha(x, x, x, key_padding_mask=padding, need_weights=need_weights)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out[1], mha.out_proj.bias.expand(3, 8))
+
+
+@pytest.mark.parametrize("s", [1, 2, 7, 40])
+def test_one_query_attention_matches_the_written_out_and_fused_kernels(s):
+    torch.manual_seed(s)
+    q, k, v = torch.randn(3, 4, 1, 8), torch.randn(3, 4, s, 8), torch.randn(3, 4, s, 6)
+    out = attend_one_query(q, k, v)  # (B, H, 1, Dv)
+    assert out.shape == (3, 4, 1, 6)
+    torch.testing.assert_close(out, scaled_dot_product_attention(q, k, v)[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-6, rtol=0)
+    q64, k64, v64 = q.double(), k.double(), v.double()  # in float64 the formula, not rounding
+    torch.testing.assert_close(attend_one_query(q64, k64, v64),
+                               scaled_dot_product_attention(q64, k64, v64)[0])  # fmt: skip
+
+
+def test_one_query_decoding_needs_a_cache_one_query_no_dropout_and_no_gradient():
+    one, two = torch.zeros(2, 4, 1, 8), torch.zeros(2, 4, 2, 8)
+    with torch.no_grad():
+        assert one_query_decoding(KVCache(), one, 0.0)
+        assert one_query_decoding(KVCache(static=True), one, 0.0)
+        assert not one_query_decoding(None, one, 0.0)  # not decoding
+        assert not one_query_decoding(KVCache(), two, 0.0)  # a prefix of two queries
+        assert not one_query_decoding(KVCache(), one, 0.1)  # dropout on the weights
+    assert not one_query_decoding(KVCache(), one, 0.0)  # autograd on: training
+
+
+def test_mha_decodes_one_query_by_matrix_products_only_without_gradients(monkeypatch):
+    calls = []
+
+    def spy(q, k, v):
+        calls.append(k.shape[2])  # keys attended
+        return attend_one_query(q, k, v)
+
+    monkeypatch.setattr(attention, "attend_one_query", spy)
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 4, 8)
+    with torch.no_grad():
+        full = mha(x, x, x, attn_mask=masks.causal_mask(4))[0]  # (B, T, D)
+        cache = KVCache()
+        steps = [mha(x[:, t : t + 1], x[:, t : t + 1], x[:, t : t + 1], cache=cache)[0]
+                 for t in range(4)]  # fmt: skip
+        assert calls == [1, 2, 3, 4]  # every step, over every key so far
+        mha(x[:, :2], x[:, :2], x[:, :2], cache=KVCache())  # two queries: the fused kernel
+        padding = torch.tensor([[True, False], [True, True]])
+        mha(x[:, :1], x[:, :2], x[:, :2], key_padding_mask=padding, cache=KVCache(static=True))
+        assert calls == [1, 2, 3, 4]  # a mask: the fused kernel
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-6, rtol=0)
+    cache, steps = KVCache(), []
+    for t in range(4):  # autograd on: the fused kernel, so training is unchanged
+        steps.append(mha(x[:, t : t + 1], x[:, t : t + 1], x[:, t : t + 1], cache=cache)[0])
+    assert calls == [1, 2, 3, 4]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-6, rtol=0)

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from tvae_lib import masks
+from tvae_lib import decoding, masks
+from tvae_lib.attention import attend_one_query
 from tvae_lib.decoding import DecoderCache, generate
 from tvae_lib.kv_cache import KVCache
 from tvae_lib.transformer import Decoder, DecoderLayer
@@ -237,6 +238,27 @@ def test_lean_steps_give_the_bits_of_the_layers_forward(norm_first, memory_lengt
     assert torch.equal(lean, reference)
     assert not lean.is_inference()  # an ordinary tensor, usable later with autograd
     (nn.Linear(F_IN, 1)(lean) ** 2).sum().backward()
+
+
+def test_lean_steps_attend_by_matrix_products_only_without_gradients(monkeypatch):
+    calls = []
+
+    def spy(q, k, v):
+        calls.append(k.shape[2])
+        return attend_one_query(q, k, v)
+
+    monkeypatch.setattr(decoding, "attend_one_query", spy)
+    decoder = _decoder(norm_first=True, final_norm=True)
+    decoder.layers[0].norm1 = nn.RMSNorm(D)  # another normalisation: called as it is
+    embed, project = _embed_and_project()
+    memory, start = torch.randn(2, 1, D), torch.zeros(2, 1, F_IN)
+    with torch.no_grad():
+        lean = generate(decoder, memory, start, 6, embed, project)
+        reference = _layer_by_layer(decoder, memory, start, 6, embed, project)
+    assert torch.equal(lean, reference)
+    assert calls == [2, 2, 3, 3, 4, 4, 5, 5, 6, 6]  # two layers, steps 2 to 6
+    generate(decoder, memory, start, 6, embed, project)  # autograd on: the fused kernel
+    assert len(calls) == 10
 
 
 def test_hooks_and_active_dropout_keep_the_layers_forward():

@@ -24,7 +24,14 @@ from tvae_lib.checks import positive_int
 from tvae_lib.kv_cache import KVCache
 from tvae_lib.masks import merge_masks
 
-__all__ = ["scaled_dot_product_attention", "attend", "AdditiveAttention", "MultiHeadAttention"]
+__all__ = [
+    "scaled_dot_product_attention",
+    "attend",
+    "one_query_decoding",
+    "attend_one_query",
+    "AdditiveAttention",
+    "MultiHeadAttention",
+]
 
 
 def scaled_dot_product_attention(
@@ -103,6 +110,44 @@ def attend(
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ value, weights  # (..., T, Dv), (..., T, S)
+
+
+def one_query_decoding(cache: KVCache | None, query: torch.Tensor, dropout_p: float) -> bool:
+    """Whether an attention call is one decoding step without autograd: a cache, a single
+    query position (query (B, H, 1, Dh)), no dropout, no gradient recorded.
+
+    There, :class:`MultiHeadAttention` (and the cached decoder's lean steps) call
+    :func:`attend_one_query` instead of PyTorch's fused kernel; with autograd on (training on
+    the decoder's own outputs) the fused kernel stays, so training is unchanged.
+    """
+    return (
+        cache is not None
+        and query.shape[-2] == 1
+        and dropout_p == 0.0
+        and not torch.is_grad_enabled()
+    )
+
+
+def attend_one_query(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Unmasked attention of a single query position, ``softmax(q K^T / sqrt(Dh)) V``.
+
+    A decoding step's attention: two small matrix products and a softmax per head. It costs
+    about a third less than PyTorch's fused kernel, whose fixed cost per call (tens of
+    microseconds on a CPU) is made for many queries at once, and it scales the query rather
+    than the scores (Dh numbers per head instead of S). The result agrees with
+    :func:`scaled_dot_product_attention` and the fused kernel to about 1e-7 in float32, not to
+    the bit.
+
+    Args:
+        query: (..., 1, Dh).
+        key: (..., S, Dh).
+        value: (..., S, Dv).
+
+    Returns:
+        (..., 1, Dv).
+    """
+    scores = (query * query.shape[-1] ** -0.5) @ key.transpose(-2, -1)  # (..., 1, S)
+    return scores.softmax(dim=-1) @ value  # (..., 1, Dv)
 
 
 class AdditiveAttention(nn.Module):
@@ -274,6 +319,8 @@ class MultiHeadAttention(nn.Module):
         mask = merge_masks(attn_mask, key_padding_mask)  # broadcastable to (B, H, T, S)
         if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
+        elif mask is None and one_query_decoding(cache, q, dropout_p):
+            out, weights = attend_one_query(q, k, v), None  # (B, H, 1, Dh)
         else:
             # PyTorch's fused kernel: same convention (True = allowed), zero for empty rows.
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
