@@ -161,6 +161,42 @@ def test_free_run_carries_gradients():
     assert model.target_proj.weight.grad.abs().sum() > 0  # the fed-back inputs are trained too
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_free_run_embeds_and_projects_with_the_bits_of_the_modules(training):
+    # free_run calls the embedding's and projection's arithmetic without the module calls;
+    # outputs and gradients must be the modules' own, bit for bit
+    model = _tvae().train(training)
+    z = torch.randn(3, 2, requires_grad=True)
+    start, weights = torch.zeros(3, 1, 3), torch.randn(1, 15, 3)
+    results = []
+    for run in (lambda: model.free_run(z, 15),
+                lambda: generate(model.decoder, model.memory(z), start, 15,
+                                 model._embed_targets, model.output_proj)):  # fmt: skip
+        model.zero_grad()
+        z.grad = None
+        out = run()
+        (out * weights).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.detach(), [*grads, z.grad.clone()]))
+    (lean, lean_grads), (reference, reference_grads) = results
+    assert torch.equal(lean, reference)
+    assert len(lean_grads) == len(reference_grads) > 10
+    assert all(torch.equal(a, b) for a, b in zip(lean_grads, reference_grads, strict=True))
+
+
+def test_free_run_keeps_the_module_calls_a_hook_needs():
+    model = _tvae().eval()
+    seen = []
+    hook = model.output_proj.register_forward_hook(
+        lambda module, inputs, output: seen.append(output.shape[1]))
+    try:
+        with torch.no_grad():
+            model.free_run(torch.randn(2, 2), 9)
+    finally:
+        hook.remove()
+    assert seen == [1] * 9  # the hook saw every step
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_free_running_paths_in_other_dtypes(dtype):
     model = _tvae().to(dtype).eval()

@@ -178,12 +178,12 @@ def generate(
     return inputs[:, 1:]  # (B, T, F)
 
 
-def _runs_plain(decoder: Decoder) -> bool:
-    """Whether the layers' forward adds nothing to their arithmetic: no hooks, no dropout."""
+def _runs_plain(*roots: nn.Module) -> bool:
+    """Whether the modules' forward adds nothing to their arithmetic: no hooks, no dropout."""
     hooks = (nn.modules.module._global_forward_hooks, nn.modules.module._global_forward_pre_hooks)
     if any(hooks):
         return False
-    for module in decoder.modules():
+    for module in (m for root in roots for m in root.modules()):
         if module._forward_hooks or module._forward_pre_hooks:
             return False  # a hook expects its module to be called
         if module.training and (
