@@ -289,8 +289,8 @@ class TransformerVAE(nn.Module):
 
     def _step_functions(self) -> tuple[Callable[[torch.Tensor, int], torch.Tensor], Callable]:
         """``free_run``'s ``embed`` and ``project``: the modules' own arithmetic without their
-        calls (the same bits and gradients, about 5% of a cached step), unless a hook or an
-        active dropout needs the modules themselves."""
+        calls (the same bits and gradients, a few percent of a cached run's time), unless a
+        hook or an active dropout needs the modules themselves."""
         modules = (self.target_proj, self.positional, self.output_proj)
         if not _runs_plain(*modules):
             return self._embed_targets, self.output_proj
