@@ -253,16 +253,13 @@ def _lean_layer(
     norm1, norm2, norm3 = (_plain_norm(n) for n in (layer.norm1, layer.norm2, layer.norm3))
     # the attention the layer's forward picks for one query, for the same bits (see
     # one_query_decoding: here a cache, one query, no dropout; the grad mode is the loop's)
-    written_out = not torch.is_grad_enabled()
+    attend = F.scaled_dot_product_attention if torch.is_grad_enabled() else attend_one_query
 
     def attend_self(h: torch.Tensor) -> torch.Tensor:  # the new query over every cached key
         qkv = F.linear(h, *qkv_weights)  # (B, 1, 3 D)
         q, k, v = (attn.split_heads(p) for p in qkv.chunk(3, -1))  # (B, H, 1, Dh) each
         own.append(k, v)
-        if written_out:
-            out = attend_one_query(q, own.keys, own.values)  # (B, H, 1, Dh)
-        else:
-            out = F.scaled_dot_product_attention(q, own.keys, own.values)
+        out = attend(q, own.keys, own.values)  # (B, H, 1, Dh)
         return F.linear(attn.merge_heads(out), *out_weights)  # (B, 1, D)
 
     def attend_memory(h: torch.Tensor) -> torch.Tensor:
