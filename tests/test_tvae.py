@@ -291,7 +291,7 @@ def test_checkpoints_load_into_the_current_code(path):
     assert len(metadata["history"]["val_kl"]) == recipe.epochs + recipe.free_running_epochs
 
 
-def test_checkpoints_reproduce_the_glued_numbers(one_thread):
+def test_checkpoints_reproduce_the_glued_numbers():
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
     x, labels, _ = val.tensors()
@@ -326,7 +326,7 @@ def test_checkpoints_reproduce_the_glued_numbers(one_thread):
     assert min(run["active_units"] for run in runs) == glued["tvae_unsup_active_units"]
 
 
-def test_variable_length_checkpoint_reproduces_chapter_7s_numbers(one_thread):
+def test_variable_length_checkpoint_reproduces_chapter_7s_numbers():
     # the unsupervised recipe on variable-length cycles: the glued errors, every unit active
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     model, metadata = checkpoints.load_model(
@@ -341,7 +341,7 @@ def test_variable_length_checkpoint_reproduces_chapter_7s_numbers(one_thread):
     assert metadata["history"]["val_mse"][-1] == glued["vl_val_mse_last"]
 
 
-def test_remedy_checkpoints_reproduce_chapter_7s_table(one_thread):
+def test_remedy_checkpoints_reproduce_chapter_7s_table():
     # the shuffle test of every remedy from every seed: only the combination uses z
     from tvae_lib.evaluation import shuffle_test
 
@@ -364,7 +364,7 @@ def test_remedy_checkpoints_reproduce_chapter_7s_table(one_thread):
     assert min(combination) > 2 > 1.02 > max(others)
 
 
-def test_ablation_checkpoints_reproduce_chapter_7s_table(one_thread):
+def test_ablation_checkpoints_reproduce_chapter_7s_table():
     # the free-running error of each ablated recipe, mean over its seeds, as chapter 7 glues it
     glued = glued_values(json.loads(CHAPTER_7.read_text(encoding="utf-8")))
     _, val = load_door_cycles()
@@ -380,7 +380,7 @@ def test_ablation_checkpoints_reproduce_chapter_7s_table(one_thread):
             glued[f"ablation_{run}_mse_free_running_mean"], rel=1e-4), run
 
 
-def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers(one_thread):
+def test_normal_checkpoints_reproduce_chapter_8s_anomaly_numbers():
     # chapter 8's best score (the learned noise's likelihood) from its three committed models
     from tvae_lib.anomaly import roc_auc_per_class
     from tvae_lib.data import CLASS_NAMES
